@@ -50,8 +50,9 @@ class LocalPaths:
         return self.home / "landing"
 
     @property
-    def demo_erp_path(self) -> Path:
-        return Path(os.environ.get("LAKEHOUSE_DEMO_ERP", self.home / "demo_erp.duckdb")).resolve()
+    def demo_erp_dir(self) -> Path:
+        """Folder of the embedded demo databases: ``erp.duckdb`` and ``inventory_<region>.duckdb``."""
+        return Path(os.environ.get("LAKEHOUSE_DEMO_ERP_DIR", self.home / "demo_erp")).resolve()
 
 
 def project_root() -> Path:
