@@ -63,3 +63,12 @@ def jar_cache_dir() -> Path:
     """Project-local cache of the JVM jars Spark needs (Delta, JDBC drivers)."""
     default = project_root() / ".cache" / "jars"
     return Path(os.environ.get("LAKEHOUSE_JAR_CACHE", default)).resolve()
+
+
+def erp_timezone() -> str:
+    """The ERP's wall-clock time zone: daily partitions and the nightly cut-off follow it."""
+    return os.environ.get("LAKEHOUSE_ERP_TIMEZONE", "UTC")
+
+
+def partitions_start_date() -> str:
+    return os.environ.get("LAKEHOUSE_PARTITIONS_START", "2026-01-01")

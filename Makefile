@@ -1,0 +1,36 @@
+# The two commands a new user needs: `make demo` (runs the main job on this machine)
+# and `make test` (runs the test suite). Both set up the environment first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
+
+.PHONY: setup demo test dev bench clean
+
+setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: setup
+	$(BIN)/mssql-lakehouse quickstart
+
+test: setup
+	$(BIN)/pytest
+
+dev: setup
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: setup
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(LAKEHOUSE_HOME) $(DAGSTER_HOME)

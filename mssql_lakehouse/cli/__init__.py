@@ -1,0 +1,13 @@
+"""The `mssql-lakehouse` command line."""
+
+import click
+
+from mssql_lakehouse.cli.quickstart import quickstart
+
+
+@click.group()
+def main() -> None:
+    """Microsoft SQL Server to Delta Lake, orchestrated by Dagster."""
+
+
+main.add_command(quickstart)

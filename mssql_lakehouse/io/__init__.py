@@ -1,0 +1,1 @@
+"""Reading and writing Delta tables: the PySpark Delta IO manager and its pieces."""

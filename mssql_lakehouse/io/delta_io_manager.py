@@ -1,0 +1,277 @@
+"""A Dagster IO manager that stores PySpark DataFrames as Delta tables.
+
+Shaped like ``dagster-deltalake``: ``DbIOManager`` does the asset-key and
+partition bookkeeping, ``SparkDeltaClient`` connects, and
+``SparkDataFrameDeltaHandler`` reads and writes. The asset key ``[layer, table]``
+names the table. Asset metadata chooses how it is written:
+
+``partition_expr``
+    column (or ``{dimension: column}`` for multi-partitions) that holds the
+    partition; a partitioned write replaces exactly the rows of its partitions
+    (the whole time window of a backfill) in one atomic ``replaceWhere`` commit.
+``write_mode``
+    ``overwrite`` (default) or ``merge``: upsert by ``merge_keys``. The source is
+    first reduced to one row per key, the latest by ``merge_order_by``, and a
+    matched target row is only replaced by a row at least as new, so replaying
+    old input never regresses the table. Rows with ``merge_delete_flag`` true
+    delete their key.
+``schema_evolution``
+    ``additive`` (default: new columns are added) or ``none``. A change of an
+    existing column's type is always refused before anything is written.
+
+An asset can tag its Delta commit by returning
+``dg.Output(df, metadata={"delta_commit_metadata": {...}})``; every commit is
+tagged with the Dagster run id, asset and partition anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHandler, TableSlice
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mssql_lakehouse.io.delta_tables import DeltaLocation, commit_metadata
+from mssql_lakehouse.io.partition_predicates import describe_partitions, slice_predicate
+from mssql_lakehouse.io.schema_policy import SchemaEvolution, check_compatible
+from mssql_lakehouse.resources.spark import SparkResource
+
+
+@dataclass(frozen=True)
+class WriteSettings:
+    mode: str = "overwrite"
+    merge_keys: tuple[str, ...] = ()
+    merge_order_by: tuple[str, ...] = ()
+    merge_delete_flag: str | None = None
+    merge_scope: str = "partition"
+    evolution: SchemaEvolution = SchemaEvolution.ADDITIVE
+
+    @classmethod
+    def from_metadata(cls, asset: str, metadata: Mapping[str, Any]) -> WriteSettings:
+        mode = metadata.get("write_mode", "overwrite")
+        if mode not in ("overwrite", "merge"):
+            raise ValueError(f"{asset}: write_mode must be 'overwrite' or 'merge', not {mode!r}")
+        keys = tuple(metadata.get("merge_keys") or ())
+        if mode == "merge" and not keys:
+            raise ValueError(f"{asset}: write_mode 'merge' needs merge_keys metadata")
+        scope = metadata.get("merge_scope", "partition")
+        if scope not in ("partition", "table"):
+            raise ValueError(f"{asset}: merge_scope must be 'partition' or 'table', not {scope!r}")
+        return cls(
+            mode=mode,
+            merge_keys=keys,
+            merge_order_by=tuple(metadata.get("merge_order_by") or ()),
+            merge_delete_flag=metadata.get("merge_delete_flag"),
+            merge_scope=scope,
+            evolution=SchemaEvolution(metadata.get("schema_evolution", "additive")),
+        )
+
+
+def latest_per_key(df: DataFrame, keys: Sequence[str], order_by: Sequence[str]) -> DataFrame:
+    """One row per key: the last by ``order_by`` (all columns break ties, so it is deterministic)."""
+    if not order_by:
+        return df.dropDuplicates(list(keys))
+    tie_breakers = [c for c in df.columns if c not in keys and c not in order_by]
+    ordering = [F.col(c).desc_nulls_last() for c in order_by] + [
+        F.col(c).desc_nulls_last() for c in tie_breakers if _orderable(df.schema[c].dataType)
+    ]
+    window = Window.partitionBy(*keys).orderBy(*ordering)
+    return df.withColumn("__rank", F.row_number().over(window)).where("__rank = 1").drop("__rank")
+
+
+def _orderable(data_type: T.DataType) -> bool:
+    return not isinstance(data_type, (T.MapType, T.ArrayType, T.StructType, T.VariantType))
+
+
+def _commit_tags(context: dg.OutputContext) -> dict[str, Any]:
+    tags: dict[str, Any] = {"dagster_run_id": context.run_id}
+    if context.has_asset_key:
+        tags["asset"] = context.asset_key.to_user_string()
+    if context.has_asset_partitions:
+        tags["partitions"] = (
+            context.partition_key
+            if context.has_partition_key
+            else f"{context.asset_partition_key_range.start}..{context.asset_partition_key_range.end}"
+        )
+    extra = context.output_metadata.get("delta_commit_metadata")
+    if extra is not None:
+        tags.update(getattr(extra, "value", extra))
+    return tags
+
+
+class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
+    def __init__(self, tables_root: str | None, catalog: str | None):
+        self._tables_root = tables_root
+        self._catalog = catalog
+
+    def location(self, table_slice: TableSlice) -> DeltaLocation:
+        return DeltaLocation.for_table(
+            table_slice.schema, table_slice.table, tables_root=self._tables_root, catalog=self._catalog
+        )
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [DataFrame]
+
+    def handle_output(
+        self, context: dg.OutputContext, table_slice: TableSlice, obj: DataFrame, connection: SparkSession
+    ) -> Mapping[str, Any]:
+        spark = connection
+        location = self.location(table_slice)
+        settings = WriteSettings.from_metadata(location.name, context.definition_metadata or {})
+        exists = location.exists(spark)
+        incoming = obj.drop(settings.merge_delete_flag) if settings.merge_delete_flag else obj
+        added: list[str] = []
+        if exists:
+            added = check_compatible(
+                location.name, location.read(spark).schema, incoming.schema, settings.evolution
+            )
+        column_types = {f.name: f.dataType for f in incoming.schema.fields}
+        predicate = slice_predicate(table_slice.partition_dimensions or [], column_types)
+
+        with commit_metadata(spark, _commit_tags(context)):
+            if settings.mode == "merge" and exists:
+                scope = None
+                if settings.merge_scope == "partition":
+                    scope = slice_predicate(table_slice.partition_dimensions or [], column_types, "t")
+                self._merge(spark, location, obj, settings, scope)
+            else:
+                rows = obj
+                if settings.mode == "merge":
+                    rows = self._dedup(obj, settings)
+                    if settings.merge_delete_flag:
+                        rows = rows.where(~F.coalesce(F.col(settings.merge_delete_flag), F.lit(False)))
+                        rows = rows.drop(settings.merge_delete_flag)
+                writer = rows.write.format("delta").mode("overwrite")
+                if predicate and exists:
+                    writer = writer.option("replaceWhere", predicate)
+                if added:
+                    writer = writer.option("mergeSchema", "true")
+                location.save(writer)
+
+        commit = location.last_commit(spark)
+        metrics = commit.get("operationMetrics") or {}
+        if settings.mode == "overwrite" and "numOutputRows" in metrics:
+            row_count = int(metrics["numOutputRows"])
+        else:
+            written = location.read(spark)
+            row_count = (written.where(predicate) if predicate else written).count()
+        final_schema = location.read(spark).schema
+        metadata: dict[str, Any] = {
+            "dagster/row_count": row_count,
+            "dagster/uri": location.uri,
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn(name=f.name, type=f.dataType.simpleString()) for f in final_schema.fields
+                ]
+            ),
+            "delta_version": int(commit["version"]),
+            "delta_operation": commit["operation"],
+            "delta_operation_metrics": dg.MetadataValue.json(dict(metrics)),
+        }
+        if table_slice.partition_dimensions:
+            metadata["partition_values_written"] = describe_partitions(table_slice.partition_dimensions)
+        if added:
+            metadata["columns_added"] = ", ".join(added)
+        return metadata
+
+    @staticmethod
+    def _dedup(df: DataFrame, settings: WriteSettings) -> DataFrame:
+        return latest_per_key(df, settings.merge_keys, settings.merge_order_by)
+
+    def _merge(
+        self,
+        spark: SparkSession,
+        location: DeltaLocation,
+        df: DataFrame,
+        settings: WriteSettings,
+        target_scope: str | None,
+    ) -> None:
+        source = self._dedup(df, settings)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in settings.merge_keys)
+        if target_scope:
+            on = f"{on} AND {target_scope}"
+        newer = " AND ".join(f"s.`{c}` >= t.`{c}`" for c in settings.merge_order_by) or None
+        columns = [c for c in source.columns if c != settings.merge_delete_flag]
+        assignments = {f"`{c}`": f"s.`{c}`" for c in columns}
+        builder = location.delta_table(spark).alias("t").merge(source.alias("s"), on)
+        builder = builder.withSchemaEvolution()
+        flag = settings.merge_delete_flag
+        if flag:
+            deleted = f"coalesce(s.`{flag}`, false)"
+            delete_cond = f"{deleted} AND ({newer})" if newer else deleted
+            builder = builder.whenMatchedDelete(condition=delete_cond)
+            update_cond = f"NOT {deleted}" + (f" AND ({newer})" if newer else "")
+            builder = builder.whenMatchedUpdate(condition=update_cond, set=assignments)
+            builder = builder.whenNotMatchedInsert(condition=f"NOT {deleted}", values=assignments)
+        else:
+            builder = builder.whenMatchedUpdate(condition=newer, set=assignments)
+            builder = builder.whenNotMatchedInsert(values=assignments)
+        builder.execute()
+
+    def load_input(
+        self, context: dg.InputContext, table_slice: TableSlice, connection: SparkSession
+    ) -> DataFrame:
+        location = self.location(table_slice)
+        df = location.read(connection)
+        column_types = {f.name: f.dataType for f in df.schema.fields}
+        predicate = slice_predicate(table_slice.partition_dimensions or [], column_types)
+        if predicate:
+            df = df.where(predicate)
+        if table_slice.columns:
+            df = df.select(*table_slice.columns)
+        return df
+
+
+class SparkDeltaClient(DbClient[SparkSession]):
+    def __init__(self, spark: SparkResource, handler: SparkDataFrameDeltaHandler):
+        self._spark = spark
+        self._handler = handler
+
+    def delete_table_slice(self, context, table_slice: TableSlice, connection: SparkSession) -> None:
+        # Nothing to delete up front: the write replaces its slice atomically (replaceWhere).
+        return None
+
+    @staticmethod
+    def get_select_statement(table_slice: TableSlice) -> str:
+        columns = ", ".join(table_slice.columns) if table_slice.columns else "*"
+        return f"SELECT {columns} FROM {table_slice.schema}.{table_slice.table}"
+
+    def ensure_schema_exists(self, context, table_slice: TableSlice, connection: SparkSession) -> None:
+        self._handler.location(table_slice).ensure_schema(connection)
+
+    @contextmanager
+    def connect(self, context, table_slice: TableSlice) -> Iterator[SparkSession]:
+        yield self._spark.get_session()
+
+
+class DeltaLakePySparkIOManager(dg.ConfigurableIOManagerFactory):
+    """Stores each asset as a Delta table named by its key ``[layer, table]``.
+
+    Set ``tables_root`` (a local folder or cloud URI) for path-based tables, or
+    ``catalog`` for Unity Catalog tables ``<catalog>.<layer>.<table>``.
+    """
+
+    spark: SparkResource
+    tables_root: str | None = None
+    catalog: str | None = None
+
+    def create_io_manager(self, context) -> DbIOManager:
+        if bool(self.tables_root) == bool(self.catalog):
+            raise dg.DagsterInvalidConfigError(
+                "DeltaLakePySparkIOManager needs exactly one of tables_root or catalog", [], None
+            )
+        handler = SparkDataFrameDeltaHandler(self.tables_root, self.catalog)
+        return DbIOManager(
+            type_handlers=[handler],
+            db_client=SparkDeltaClient(self.spark, handler),
+            database=self.catalog or "",
+            io_manager_name="DeltaLakePySparkIOManager",
+            default_load_type=DataFrame,
+        )
