@@ -85,6 +85,17 @@ def latest_per_key(df: DataFrame, keys: Sequence[str], order_by: Sequence[str]) 
     return df.withColumn("__rank", F.row_number().over(window)).where("__rank = 1").drop("__rank")
 
 
+def at_least_as_new(order_by: Sequence[str]) -> str | None:
+    """MERGE condition: source row ``s`` sorts at or after target row ``t`` by ``order_by`` (lexicographic)."""
+    if not order_by:
+        return None
+    first, rest = order_by[0], order_by[1:]
+    tail = at_least_as_new(rest)
+    if tail is None:
+        return f"s.`{first}` >= t.`{first}`"
+    return f"(s.`{first}` > t.`{first}` OR (s.`{first}` = t.`{first}` AND {tail}))"
+
+
 def _orderable(data_type: T.DataType) -> bool:
     return not isinstance(data_type, (T.MapType, T.ArrayType, T.StructType, T.VariantType))
 
@@ -149,6 +160,9 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
                         rows = rows.where(~F.coalesce(F.col(settings.merge_delete_flag), F.lit(False)))
                         rows = rows.drop(settings.merge_delete_flag)
                 writer = rows.write.format("delta").mode("overwrite")
+                if settings.mode == "merge" and not exists:
+                    # The change feed tells later merges which partitions they touched.
+                    writer = writer.option("delta.enableChangeDataFeed", "true")
                 if predicate and exists:
                     writer = writer.option("replaceWhere", predicate)
                 if added:
@@ -179,7 +193,29 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
             metadata["partition_values_written"] = describe_partitions(table_slice.partition_dimensions)
         if added:
             metadata["columns_added"] = ", ".join(added)
+        if settings.mode == "merge" and len(table_slice.partition_dimensions or []) == 1:
+            column = table_slice.partition_dimensions[0].partition_expr
+            metadata["touched_partition_values"] = dg.MetadataValue.json(
+                self._touched_values(spark, location, int(commit["version"]), column)
+            )
         return metadata
+
+    @staticmethod
+    def _touched_values(spark: SparkSession, location: DeltaLocation, version: int, column: str) -> list[str]:
+        """Partition-column values of every row the commit inserted, updated (before and after) or deleted.
+
+        A merge scoped to the whole table can change rows of other partitions (a late update of an
+        old order); downstream partitions of those values are stale, and this says which.
+        """
+        changes = (
+            spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", version)
+            .option("endingVersion", version)
+        )
+        changes = changes.table(location.uri) if location.catalog else changes.load(location.path)
+        values = changes.select(F.col(column).cast("string").alias("v")).distinct().collect()
+        return sorted(r["v"] for r in values if r["v"] is not None)
 
     @staticmethod
     def _dedup(df: DataFrame, settings: WriteSettings) -> DataFrame:
@@ -197,7 +233,7 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in settings.merge_keys)
         if target_scope:
             on = f"{on} AND {target_scope}"
-        newer = " AND ".join(f"s.`{c}` >= t.`{c}`" for c in settings.merge_order_by) or None
+        newer = at_least_as_new(settings.merge_order_by)
         columns = [c for c in source.columns if c != settings.merge_delete_flag]
         assignments = {f"`{c}`": f"s.`{c}`" for c in columns}
         builder = location.delta_table(spark).alias("t").merge(source.alias("s"), on)

@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dagster as dg
 
 from mssql_lakehouse.io.delta_io_manager import DeltaLakePySparkIOManager
+from mssql_lakehouse.io.tables_resource import LakehouseTables
+from mssql_lakehouse.resources.alerts import SkuAlertSettings
 from mssql_lakehouse.resources.databricks import DatabricksSettings, databricks_step_launcher
 from mssql_lakehouse.resources.spark import SparkResource
 from mssql_lakehouse.settings import Deployment, LocalPaths, current_deployment
+from mssql_lakehouse.sources import MssqlSource
+
+
+def erp_source() -> MssqlSource:
+    """The ERP database: a real SQL Server when ``MSSQL_SERVER`` is set, else the embedded demo."""
+    if os.environ.get("MSSQL_SERVER"):
+        return MssqlSource.from_env("MSSQL")
+    return MssqlSource.demo(LocalPaths.from_env().demo_erp_dir / "erp.duckdb", database="erp")
 
 
 def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
     deployment = deployment or current_deployment()
     spark = SparkResource()
+    shared = {"spark": spark, "erp": erp_source(), "sku_alert_settings": SkuAlertSettings()}
     if deployment is Deployment.DATABRICKS:
         settings = DatabricksSettings.from_env()
         return {
-            "spark": spark,
+            **shared,
+            "tables": LakehouseTables(catalog=settings.catalog),
             "io_manager": DeltaLakePySparkIOManager(spark=spark, catalog=settings.catalog),
             "step_launcher": databricks_step_launcher(settings),
         }
-    paths = LocalPaths.from_env()
+    tables_root = str(LocalPaths.from_env().tables_root)
     return {
-        "spark": spark,
-        "io_manager": DeltaLakePySparkIOManager(spark=spark, tables_root=str(paths.tables_root)),
+        **shared,
+        "tables": LakehouseTables(tables_root=tables_root),
+        "io_manager": DeltaLakePySparkIOManager(spark=spark, tables_root=tables_root),
         "step_launcher": dg.ResourceDefinition.none_resource(
             description="Local runs execute in-process on local Spark; no step launcher."
         ),

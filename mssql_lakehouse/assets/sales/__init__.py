@@ -1,0 +1,1 @@
+"""Use case 1: nightly sales snapshot, forecast alignment and SKU alerts."""

@@ -1,0 +1,1 @@
+"""Asset checks: data-quality rules shared by the assets that yield them."""

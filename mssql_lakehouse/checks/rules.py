@@ -1,0 +1,86 @@
+"""Reusable data-quality rules: each takes DataFrames and returns a Dagster check result.
+
+Assets declare the checks as ``check_specs`` and yield these results right after
+their output is written, so a check sees exactly what the run landed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+
+def unique_key(asset_key: dg.AssetKey, df: DataFrame, keys: Sequence[str]) -> dg.AssetCheckResult:
+    duplicates = df.groupBy(*keys).count().where("count > 1")
+    count = duplicates.count()
+    sample = [r.asDict() for r in duplicates.limit(5).collect()]
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="unique_key",
+        passed=count == 0,
+        metadata={"duplicate_keys": count, "sample": dg.MetadataValue.json(sample)},
+    )
+
+
+def not_null(asset_key: dg.AssetKey, df: DataFrame, columns: Sequence[str]) -> dg.AssetCheckResult:
+    nulls = df.select([F.sum(F.col(c).isNull().cast("int")).alias(c) for c in columns]).collect()[0].asDict()
+    nulls = {c: int(v or 0) for c, v in nulls.items()}
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="not_null_keys",
+        passed=not any(nulls.values()),
+        metadata={f"nulls_{c}": n for c, n in nulls.items()},
+    )
+
+
+def row_count_anomaly(
+    asset_key: dg.AssetKey, todays_count: int, trailing_counts: Mapping[str, int], *, low: float = 0.5, high: float = 2.0
+) -> dg.AssetCheckResult:
+    """Warn when the day's row count is outside [low, high] x the median of the trailing partitions."""
+    history = [c for c in trailing_counts.values() if c > 0]
+    if len(history) < 3:
+        return dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name="row_count_anomaly",
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"row_count": todays_count, "note": "fewer than 3 earlier partitions to compare with"},
+        )
+    median = statistics.median(history)
+    ratio = todays_count / median if median else float("inf")
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="row_count_anomaly",
+        passed=low <= ratio <= high,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "row_count": todays_count,
+            "trailing_median": float(median),
+            "ratio_to_median": round(ratio, 3),
+            "trailing_partitions": len(history),
+        },
+    )
+
+
+def reconciles_with_source(
+    asset_key: dg.AssetKey,
+    source: Mapping[str, int | Decimal],
+    landed: Mapping[str, int | Decimal],
+) -> dg.AssetCheckResult:
+    """Error when the landed count or any checksum of amounts differs from the source's for the window."""
+    mismatches = {k: f"source {source[k]} != landed {landed.get(k)}" for k in source if source[k] != landed.get(k)}
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="reconciles_with_source",
+        passed=not mismatches,
+        metadata={
+            **{f"source_{k}": str(v) for k, v in source.items()},
+            **{f"landed_{k}": str(v) for k, v in landed.items()},
+            **({"mismatches": dg.MetadataValue.json(mismatches)} if mismatches else {}),
+        },
+    )

@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transformations, wired to IO by the assets."""
