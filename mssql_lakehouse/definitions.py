@@ -6,11 +6,18 @@ from mssql_lakehouse.assets.sales import bronze as sales_bronze
 from mssql_lakehouse.assets.sales import gold as sales_gold
 from mssql_lakehouse.assets.sales import silver as sales_silver
 from mssql_lakehouse.checks import sales as sales_checks
+from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
 from mssql_lakehouse.resources.deployment import executor_for, resources_for
+from mssql_lakehouse.schedules.sales import sales_nightly_schedule
+from mssql_lakehouse.sensors.run_alerts import record_failed_checks, record_failed_runs
+from mssql_lakehouse.sensors.sales import sales_late_data_sensor
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([sales_bronze, sales_silver, sales_gold]),
     asset_checks=dg.load_asset_checks_from_modules([sales_checks]),
+    jobs=[sales_nightly_job, sales_gold_refresh_job],
+    schedules=[sales_nightly_schedule()],
+    sensors=[sales_late_data_sensor, record_failed_runs, record_failed_checks],
     resources=resources_for(),
     executor=executor_for(),
 )

@@ -72,3 +72,9 @@ def erp_timezone() -> str:
 
 def partitions_start_date() -> str:
     return os.environ.get("LAKEHOUSE_PARTITIONS_START", "2026-01-01")
+
+
+def run_alerts_uri() -> str:
+    """The Delta table where failed runs and failed checks are recorded for planners."""
+    default = LocalPaths.from_env().tables_root / "ops" / "run_alerts"
+    return os.environ.get("LAKEHOUSE_RUN_ALERTS_URI", str(default))

@@ -1,0 +1,1 @@
+"""Operational records the pipeline keeps about itself."""

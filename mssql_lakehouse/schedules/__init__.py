@@ -1,0 +1,1 @@
+"""Schedules: runs triggered by the clock."""
