@@ -78,7 +78,7 @@ def quickstart(days: int, scale: float) -> None:
     first = last - dt.timedelta(days=days - 1)
     _seed_demo(paths, first, last, scale)
     instance = _instance()
-    job = defs.get_job_def("sales_nightly")
+    job = defs.resolve_job_def("sales_nightly")
     click.echo(f"Backfilling {first}..{last} through the sales slice in one run:")
     backfill = _run(
         job,

@@ -98,12 +98,12 @@ def with_delete_flag(rows: DataFrame, markers: DataFrame) -> DataFrame:
     return live.unionByName(markers.withColumn("is_deleted", F.lit(True)), allowMissingColumns=True)
 
 
-def validate_lines(
-    lines: DataFrame, products: DataFrame, orders: DataFrame
-) -> tuple[DataFrame, DataFrame]:
+def validate_lines(lines: DataFrame, products: DataFrame, orders: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Split lines into valid lines (with ``sku`` and ``order_date``) and rejected lines with a reason.
 
     ``products`` needs ``product_id``, ``sku``; ``orders`` needs ``sales_order_id``, ``order_date``.
+    A line whose order is not in silver yet is valid but waits with a null ``order_date``: its
+    header may simply be extracted on a later day (see :func:`lines_awaiting_header`).
     """
     enriched = lines.join(products.select("product_id", "sku"), "product_id", "left").join(
         orders.select("sales_order_id", "order_date"), "sales_order_id", "left"
@@ -113,7 +113,6 @@ def validate_lines(
         .when(F.col("product_id").isNull(), "null product_id")
         .when(F.col("order_qty") < 0, "negative quantity")
         .when(F.col("sku").isNull(), "unknown SKU")
-        .when(F.col("order_date").isNull(), "missing header")
     )
     checked = enriched.withColumn("_reason", reason)
     valid = checked.where(F.col("_reason").isNull()).drop("_reason")
@@ -121,12 +120,19 @@ def validate_lines(
     return valid, rejected
 
 
-def quarantine_records(rejected: DataFrame, source_table: str, key_columns: list[str]) -> DataFrame:
+def lines_awaiting_header(silver_lines: DataFrame) -> DataFrame:
+    """Silver lines still without their order, as bronze-shaped lines to enrich again."""
+    return silver_lines.where(F.col("order_date").isNull()).drop("sku", "order_date")
+
+
+def quarantine_records(
+    rejected: DataFrame, source_table: str, key_columns: list[str], record_columns: list[str]
+) -> DataFrame:
     """Rejected rows as quarantine records: where from, which key, why, and the row itself as JSON.
 
-    A record belongs to the day its source row was modified, the partition that extracted it.
+    ``record_columns`` are the row's own columns (not what validation looked up for it). A record
+    belongs to the day its source row was modified, the partition that extracted it.
     """
-    record_columns = [c for c in rejected.columns if c != "_reason"]
     return rejected.select(
         F.to_date("modified_date").alias("partition_date"),
         F.lit(source_table).alias("source_table"),

@@ -61,11 +61,16 @@ def _naive(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=None)
 
 
-def with_extraction_metadata(df: DataFrame, window: dg.TimeWindow, source: MssqlSource) -> DataFrame:
-    """Add the window read, when it was read and from which database."""
+def with_extraction_metadata(df: DataFrame, partition_column: str, source: MssqlSource) -> DataFrame:
+    """Add the daily window each row was read for, when it was read and from which database.
+
+    The window is the row's own daily partition (not the whole range of a backfill run), so a
+    row lands with the same metadata whether its day ran alone or in a backfill.
+    """
+    day_start = F.date_trunc("day", F.col(partition_column)).cast("timestamp_ntz")
     return (
-        df.withColumn("_window_start", F.lit(_naive(window.start)).cast("timestamp_ntz"))
-        .withColumn("_window_end", F.lit(_naive(window.end)).cast("timestamp_ntz"))
+        df.withColumn("_window_start", day_start)
+        .withColumn("_window_end", day_start + F.expr("INTERVAL 1 DAY"))
         .withColumn("_extracted_at", F.current_timestamp())
         .withColumn("_source_database", F.lit(source.database))
     )
@@ -98,7 +103,7 @@ def _extract_and_check(context: dg.AssetExecutionContext, table: TableSource, *,
     window = context.partition_time_window
     extraction: Extraction = source.extract(spark, table, window=window)
     # Materialise once: the write and the reconciliation see the same rows, and the source is read once.
-    landed = with_extraction_metadata(extraction.df, window, source).localCheckpoint()
+    landed = with_extraction_metadata(extraction.df, watermark, source).localCheckpoint()
     landed_figures = frame_figures(landed, list(extraction.source_figures.sums))
     yield dg.Output(landed, metadata={**extraction.metadata(), "source": dg.MetadataValue.json(source.describe())})
 
@@ -161,7 +166,7 @@ def sales_order_deletes(context: dg.AssetExecutionContext) -> DataFrame:
     window = context.partition_time_window
     headers = _deletes(source.extract(spark, HEADER_CHANGES, window=window), HEADER_TABLE)
     lines = _deletes(source.extract(spark, DETAIL_CHANGES, window=window), DETAIL_TABLE)
-    return with_extraction_metadata(headers.unionByName(lines), window, source)
+    return with_extraction_metadata(headers.unionByName(lines), "commit_time", source)
 
 
 @dg.asset(key=["bronze", "products"], metadata={"partition_expr": "snapshot_date"}, **COMMON)
@@ -175,7 +180,7 @@ def products(context: dg.AssetExecutionContext) -> DataFrame:
         [(window.start.date() + dt.timedelta(days=i),) for i in range((window.end - window.start).days)],
         "snapshot_date date",
     )
-    return with_extraction_metadata(snapshot.crossJoin(days), window, source)
+    return with_extraction_metadata(snapshot.crossJoin(days), "snapshot_date", source)
 
 
 @dg.asset(key=["bronze", "sku_forecasts"], metadata={"partition_expr": "ForecastDate"}, **COMMON)
@@ -183,5 +188,5 @@ def sku_forecasts(context: dg.AssetExecutionContext) -> DataFrame:
     """Planning.SkuForecast: the planned quantity per SKU for the days of the window."""
     source: MssqlSource = context.resources.erp
     spark = context.resources.spark.get_session()
-    window = context.partition_time_window
-    return with_extraction_metadata(source.extract(spark, SKU_FORECASTS, window=window).df, window, source)
+    extraction = source.extract(spark, SKU_FORECASTS, window=context.partition_time_window)
+    return with_extraction_metadata(extraction.df, "ForecastDate", source)

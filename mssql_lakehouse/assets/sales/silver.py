@@ -9,6 +9,7 @@ from mssql_lakehouse.transforms.sales import (
     DETAIL_TABLE,
     HEADER_TABLE,
     delete_markers,
+    lines_awaiting_header,
     lines_from_bronze,
     orders_from_bronze,
     quarantine_records,
@@ -74,8 +75,8 @@ def sales_orders(context: dg.AssetExecutionContext, header: DataFrame, deletes: 
             key=QUARANTINE,
             metadata={"partition_expr": "partition_date"},
             kinds={"pyspark", "delta"},
-            description="Lines that failed validation (null keys, negative quantity, unknown SKU, missing"
-            " header), with the reason and the row as JSON; replaced per partition.",
+            description="Lines that failed validation (null keys, negative quantity, unknown SKU), with the"
+            " reason and the row as JSON; replaced per partition.",
         ),
     },
     ins={
@@ -87,7 +88,7 @@ def sales_orders(context: dg.AssetExecutionContext, header: DataFrame, deletes: 
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="sales",
-    required_resource_keys={"spark", "step_launcher"},
+    required_resource_keys={"spark", "step_launcher", "tables"},
 )
 def sales_order_lines(
     context: dg.AssetExecutionContext, detail: DataFrame, deletes: DataFrame, products: DataFrame, orders: DataFrame
@@ -99,8 +100,13 @@ def sales_order_lines(
     all_deleted = delete_markers(deletes, DETAIL_TABLE, keys)
     window_deletes = delete_markers(_in_window(deletes, "commit_time", window), DETAIL_TABLE, keys)
     lines = without_deleted(lines_from_bronze(detail), all_deleted, key_names)
+    # Lines that arrived before their order get their order date once the order is in silver.
+    spark = context.resources.spark.get_session()
+    existing = context.resources.tables.location(LINES)
+    if existing.exists(spark):
+        lines = lines.unionByName(lines_awaiting_header(existing.read(spark)))
     skus = products.select(F.col("ProductID").alias("product_id"), F.col("ProductNumber").alias("sku")).distinct()
     valid, rejected = validate_lines(lines, skus, orders)
-    quarantine = quarantine_records(rejected, DETAIL_TABLE, key_names)
+    quarantine = quarantine_records(rejected, DETAIL_TABLE, key_names, record_columns=lines.columns)
     yield dg.Output(with_delete_flag(valid, window_deletes), output_name="sales_order_lines")
     yield dg.Output(quarantine, output_name="sales_quarantine")

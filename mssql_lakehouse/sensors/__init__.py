@@ -1,0 +1,1 @@
+"""Sensors: runs started by new data in the sources."""
