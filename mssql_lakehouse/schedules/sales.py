@@ -22,9 +22,10 @@ def sales_nightly_schedule() -> dg.ScheduleDefinition:
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        day = daily_partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
-        if day is None:
+        ended = daily_partitions.get_prev_partition_window(context.scheduled_execution_time)
+        if ended is None:
             return dg.SkipReason("No complete ERP day yet since the partitions start")
+        day = daily_partitions.get_partition_key_for_timestamp(ended.start.timestamp())
         # The run key makes a re-evaluated tick for the same day a no-op.
         return dg.RunRequest(run_key=f"sales-nightly-{day}", partition_key=day)
 

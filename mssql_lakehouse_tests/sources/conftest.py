@@ -7,19 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
 
 from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.resources.spark import local_spark_session
 
 DAY1 = dt.date(2024, 3, 1)
 DAY2 = dt.date(2024, 3, 2)
-
-
-@pytest.fixture(scope="session")
-def spark() -> SparkSession:
-    # The lead moves this to the top-level conftest; same session either way.
-    return local_spark_session(master="local[2]", driver_memory="3g", shuffle_partitions=2)
 
 
 @pytest.fixture(scope="session")

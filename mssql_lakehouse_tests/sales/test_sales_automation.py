@@ -1,0 +1,84 @@
+"""The nightly schedule and the run-alert sensors, with Dagster's own test utilities."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from mssql_lakehouse.ops import run_alerts
+from mssql_lakehouse.schedules.sales import sales_nightly_schedule
+from mssql_lakehouse.sensors.run_alerts import record_failed_runs
+from mssql_lakehouse.sensors.sales import stale_gold_ranges
+
+
+def test_nightly_schedule_requests_the_erp_day_that_ended_with_a_run_key(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_ERP_TIMEZONE", "UTC")
+    schedule = sales_nightly_schedule()
+    assert schedule.cron_schedule == "0 2 * * *"
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 11, 6, 2, 0, tzinfo=ZoneInfo("UTC"))
+    )
+    request = schedule(context)
+    assert request.partition_key == "2026-11-05"
+    assert request.run_key == "sales-nightly-2026-11-05"
+
+
+def test_cutoff_cron_is_configurable(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_SALES_CUTOFF_CRON", "30 3 * * *")
+    assert sales_nightly_schedule().cron_schedule == "30 3 * * *"
+
+
+def _materialization(run_id: str, storage_id: int, partition: str, touched: list[str]) -> dg.EventLogRecord:
+    event = dg.EventLogEntry(
+        error_info=None,
+        level="INFO",
+        user_message="",
+        run_id=run_id,
+        timestamp=0.0,
+        dagster_event=dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.ASSET_MATERIALIZATION.value,
+            job_name="sales_nightly",
+            event_specific_data=dg._core.events.StepMaterializationData(  # noqa: SLF001
+                dg.AssetMaterialization(
+                    asset_key=["silver", "sales_orders"],
+                    partition=partition,
+                    metadata={"touched_partition_values": dg.MetadataValue.json(touched)},
+                )
+            ),
+        ),
+    )
+    return dg.EventLogRecord(storage_id=storage_id, event_log_entry=event)
+
+
+def test_only_dates_outside_the_runs_own_partitions_are_stale_with_their_rolling_week():
+    records = [
+        _materialization("run-a", 10, "2026-11-09", ["2026-11-02", "2026-11-09"]),
+        _materialization("run-a", 11, "2026-11-10", ["2026-11-10"]),
+    ]
+    known = {f"2026-11-{d:02d}" for d in range(1, 11)}
+    assert stale_gold_ranges(records, known) == {"2026-11-02": ("2026-11-08", 10)}
+
+
+def test_a_failed_nightly_run_is_recorded_once_for_planners(tmp_path, monkeypatch):
+    uri = str(tmp_path / "ops" / "run_alerts")
+    monkeypatch.setenv("LAKEHOUSE_RUN_ALERTS_URI", uri)
+
+    @dg.asset
+    def breaks():
+        raise RuntimeError("ERP unreachable")
+
+    job = dg.define_asset_job("sales_nightly", selection=[breaks])
+    defs = dg.Definitions(assets=[breaks], jobs=[job])
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("sales_nightly").execute_in_process(instance=instance, raise_on_error=False)
+        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+        for _ in range(2):  # a sensor evaluated twice records the run once
+            context = dg.build_run_status_sensor_context(
+                sensor_name="record_failed_sales_runs",
+                dagster_instance=instance,
+                dagster_run=result.dagster_run,
+                dagster_event=failure,
+            ).for_run_failure()
+            record_failed_runs(context)
+    alerts = run_alerts.read(uri)
+    assert [(a["job_name"], a["run_id"], a["kind"]) for a in alerts] == [("sales_nightly", result.run_id, "run_failure")]
