@@ -1,1 +1,16 @@
 """Use case 1: nightly sales snapshot, forecast alignment and SKU alerts."""
+
+import dagster as dg
+
+from mssql_lakehouse.partitions import daily_partitions
+
+SPARK_RESOURCES = frozenset({"spark", "step_launcher"})
+
+# What every sales asset shares: the ERP's business day, single-run backfills, the group.
+SALES_DAILY = dict(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"pyspark", "delta"},
+    group_name="sales",
+    required_resource_keys=SPARK_RESOURCES,
+)

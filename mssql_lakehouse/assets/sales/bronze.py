@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from mssql_lakehouse.checks.rules import reconciles_with_source, row_count_anomaly
 from mssql_lakehouse.io.tables_resource import LakehouseTables
-from mssql_lakehouse.partitions import daily_partitions
+from mssql_lakehouse.assets.sales import SALES_DAILY, SPARK_RESOURCES
 from mssql_lakehouse.sources import (
     CDC_COMMIT_TIME,
     CDC_OPERATION,
@@ -46,15 +46,14 @@ SKU_FORECASTS = TableSource(
     watermark_column="ForecastDate", reconcile_columns=("PlannedQty",),
 )
 
-COMMON = dict(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"pyspark", "delta", "mssql"},
-    group_name="sales",
-    pool=ERP_POOL,
-    required_resource_keys={"spark", "step_launcher", "erp", "tables"},
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
-)
+# Bronze reads the ERP: at most the pool's limit of extractions at once, retried on transient errors.
+BRONZE = {
+    **SALES_DAILY,
+    "kinds": {"pyspark", "delta", "mssql"},
+    "required_resource_keys": SPARK_RESOURCES | {"erp", "tables"},
+    "pool": ERP_POOL,
+    "retry_policy": dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+}
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:
@@ -129,13 +128,13 @@ HEADER_KEY = dg.AssetKey(["bronze", "sales_order_header"])
 DETAIL_KEY = dg.AssetKey(["bronze", "sales_order_detail"])
 
 
-@dg.asset(key=HEADER_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=_bronze_checks(HEADER_KEY), **COMMON)
+@dg.asset(key=HEADER_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=_bronze_checks(HEADER_KEY), **BRONZE)
 def sales_order_header(context: dg.AssetExecutionContext):
     """Sales.SalesOrderHeader rows whose ModifiedDate falls in the partition's window."""
     yield from _extract_and_check(context, SALES_ORDER_HEADER, watermark="ModifiedDate")
 
 
-@dg.asset(key=DETAIL_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=_bronze_checks(DETAIL_KEY), **COMMON)
+@dg.asset(key=DETAIL_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=_bronze_checks(DETAIL_KEY), **BRONZE)
 def sales_order_detail(context: dg.AssetExecutionContext):
     """Sales.SalesOrderDetail rows whose ModifiedDate falls in the partition's window."""
     yield from _extract_and_check(context, SALES_ORDER_DETAIL, watermark="ModifiedDate")
@@ -154,7 +153,7 @@ def _deletes(extraction: Extraction, source_table: str) -> DataFrame:
     )
 
 
-@dg.asset(key=["bronze", "sales_order_deletes"], metadata={"partition_expr": "commit_time"}, **COMMON)
+@dg.asset(key=["bronze", "sales_order_deletes"], metadata={"partition_expr": "commit_time"}, **BRONZE)
 def sales_order_deletes(context: dg.AssetExecutionContext) -> DataFrame:
     """Deleted order headers and lines, from SQL Server CDC for the window's LSN range.
 
@@ -169,7 +168,7 @@ def sales_order_deletes(context: dg.AssetExecutionContext) -> DataFrame:
     return with_extraction_metadata(headers.unionByName(lines), "commit_time", source)
 
 
-@dg.asset(key=["bronze", "products"], metadata={"partition_expr": "snapshot_date"}, **COMMON)
+@dg.asset(key=["bronze", "products"], metadata={"partition_expr": "snapshot_date"}, **BRONZE)
 def products(context: dg.AssetExecutionContext) -> DataFrame:
     """Production.Product (the SKUs) as of the run, one snapshot per day of the window."""
     source: MssqlSource = context.resources.erp
@@ -183,7 +182,7 @@ def products(context: dg.AssetExecutionContext) -> DataFrame:
     return with_extraction_metadata(snapshot.crossJoin(days), "snapshot_date", source)
 
 
-@dg.asset(key=["bronze", "sku_forecasts"], metadata={"partition_expr": "ForecastDate"}, **COMMON)
+@dg.asset(key=["bronze", "sku_forecasts"], metadata={"partition_expr": "ForecastDate"}, **BRONZE)
 def sku_forecasts(context: dg.AssetExecutionContext) -> DataFrame:
     """Planning.SkuForecast: the planned quantity per SKU for the days of the window."""
     source: MssqlSource = context.resources.erp

@@ -6,7 +6,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.partitions import daily_partitions
+from mssql_lakehouse.assets.sales import SALES_DAILY, SPARK_RESOURCES
 from mssql_lakehouse.resources.alerts import SkuAlertSettings
 from mssql_lakehouse.transforms.sku_alerts import sku_alerts as build_alerts
 from mssql_lakehouse.transforms.sku_metrics import ROLLING_DAYS, daily_sku_sales as aggregate_sales
@@ -16,13 +16,6 @@ DAILY_SKU_SALES = dg.AssetKey(["gold", "daily_sku_sales"])
 ALIGNMENT = dg.AssetKey(["gold", "sku_forecast_alignment"])
 ALERTS = dg.AssetKey(["gold", "sku_alerts"])
 
-COMMON = dict(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"pyspark", "delta"},
-    group_name="sales",
-    required_resource_keys={"spark", "step_launcher"},
-)
 TRAILING_WEEK = dg.TimeWindowPartitionMapping(start_offset=-(ROLLING_DAYS - 1), allow_nonexistent_upstream_partitions=True)
 
 
@@ -36,7 +29,7 @@ def _dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     ins={"lines": dg.AssetIn(["silver", "sales_order_lines"]), "orders": dg.AssetIn(["silver", "sales_orders"])},
     metadata={"partition_expr": "order_date"},
     check_specs=[dg.AssetCheckSpec("totals_match_silver", asset=DAILY_SKU_SALES)],
-    **COMMON,
+    **SALES_DAILY,
 )
 def daily_sku_sales(context: dg.AssetExecutionContext, lines: DataFrame, orders: DataFrame):
     """Per order date and SKU: quantity, net revenue (cent-exact decimal) and order count."""
@@ -66,7 +59,7 @@ def daily_sku_sales(context: dg.AssetExecutionContext, lines: DataFrame, orders:
     },
     metadata={"partition_expr": "date"},
     check_specs=[dg.AssetCheckSpec("covers_every_forecast_sku", asset=ALIGNMENT)],
-    **COMMON,
+    **SALES_DAILY,
 )
 def sku_forecast_alignment(
     context: dg.AssetExecutionContext, sales: DataFrame, forecasts: DataFrame, products: DataFrame
@@ -101,7 +94,7 @@ def sku_forecast_alignment(
         dg.AssetCheckSpec("alerts_have_numbers", asset=ALERTS),
         dg.AssetCheckSpec("severity_in_configured_set", asset=ALERTS),
     ],
-    **{**COMMON, "required_resource_keys": {"spark", "step_launcher", "sku_alert_settings"}},
+    **{**SALES_DAILY, "required_resource_keys": SPARK_RESOURCES | {"sku_alert_settings"}},
 )
 def sku_alerts(context: dg.AssetExecutionContext, alignment: DataFrame):
     """The nightly SKU alerts for planners: over-forecast, under-forecast and sudden drops."""

@@ -4,7 +4,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.partitions import daily_partitions
+from mssql_lakehouse.assets.sales import SALES_DAILY, SPARK_RESOURCES
 from mssql_lakehouse.transforms.sales import (
     DETAIL_TABLE,
     HEADER_TABLE,
@@ -23,13 +23,6 @@ LINES = dg.AssetKey(["silver", "sales_order_lines"])
 QUARANTINE = dg.AssetKey(["silver", "sales_quarantine"])
 
 ALL_DELETES = dg.AssetIn(["bronze", "sales_order_deletes"], partition_mapping=dg.AllPartitionMapping())
-COMMON = dict(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"pyspark", "delta"},
-    group_name="sales",
-    required_resource_keys={"spark", "step_launcher"},
-)
 # Silver rows are merged by key across the whole table (a late update changes an old order); the
 # order date is the partition column downstream gold partitions read by.
 MERGE = {"write_mode": "merge", "merge_order_by": ["row_version"], "merge_delete_flag": "is_deleted", "merge_scope": "table"}
@@ -44,7 +37,7 @@ def _in_window(df: DataFrame, column: str, window: dg.TimeWindow) -> DataFrame:
     key=ORDERS,
     ins={"header": dg.AssetIn(["bronze", "sales_order_header"]), "deletes": ALL_DELETES},
     metadata={"partition_expr": "order_date", "merge_keys": ["sales_order_id"], **MERGE},
-    **COMMON,
+    **SALES_DAILY,
 )
 def sales_orders(context: dg.AssetExecutionContext, header: DataFrame, deletes: DataFrame) -> DataFrame:
     """Sales orders, one row per order: the latest version by rowversion; deleted orders removed.
@@ -85,10 +78,10 @@ def sales_orders(context: dg.AssetExecutionContext, header: DataFrame, deletes: 
         "products": dg.AssetIn(["bronze", "products"]),
         "orders": dg.AssetIn(ORDERS, partition_mapping=dg.AllPartitionMapping()),
     },
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="sales",
-    required_resource_keys={"spark", "step_launcher", "tables"},
+    partitions_def=SALES_DAILY["partitions_def"],
+    backfill_policy=SALES_DAILY["backfill_policy"],
+    group_name=SALES_DAILY["group_name"],
+    required_resource_keys=SPARK_RESOURCES | {"tables"},
 )
 def sales_order_lines(
     context: dg.AssetExecutionContext, detail: DataFrame, deletes: DataFrame, products: DataFrame, orders: DataFrame
