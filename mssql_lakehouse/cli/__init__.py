@@ -2,6 +2,7 @@
 
 import click
 
+from mssql_lakehouse.cli.audit import audit
 from mssql_lakehouse.cli.demo import demo
 from mssql_lakehouse.cli.quickstart import quickstart
 
@@ -11,5 +12,6 @@ def main() -> None:
     """Microsoft SQL Server to Delta Lake, orchestrated by Dagster."""
 
 
+main.add_command(audit)
 main.add_command(demo)
 main.add_command(quickstart)

@@ -7,6 +7,8 @@ from typing import Any
 
 import dagster as dg
 
+from mssql_lakehouse.assets.customer_360 import CustomerCdcSettings
+from mssql_lakehouse.finance.settings import finance_resources
 from mssql_lakehouse.io.delta_io_manager import DeltaLakePySparkIOManager
 from mssql_lakehouse.io.tables_resource import LakehouseTables
 from mssql_lakehouse.resources.alerts import SkuAlertSettings
@@ -26,7 +28,13 @@ def erp_source() -> MssqlSource:
 def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
     deployment = deployment or current_deployment()
     spark = SparkResource()
-    shared = {"spark": spark, "erp": erp_source(), "sku_alert_settings": SkuAlertSettings()}
+    shared = {
+        "spark": spark,
+        "erp": erp_source(),
+        "sku_alert_settings": SkuAlertSettings(),
+        "customer_cdc": CustomerCdcSettings.from_env(),
+        **finance_resources(deployment),
+    }
     if deployment is Deployment.DATABRICKS:
         settings = DatabricksSettings.from_env()
         return {

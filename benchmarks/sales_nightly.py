@@ -1,0 +1,139 @@
+"""Benchmark: the sales slice (the `sales_nightly` job) end to end on local Spark and Delta.
+
+nightly:  seeds 8 days from 2026-10-01 at --scale (1 = about 100,000 order lines a day),
+          backfills days 1-7 in one untimed run (warm-up; it also gives the rolling window
+          its history), then times the nightly run for day 8.
+backfill: on a fresh lakehouse, seeds 31 days at --backfill-scale (default 0.2, to keep it
+          within minutes), times one single run over days 1-30, then one run for day 31,
+          and prints the per-day cost ratio.
+
+Each part runs in a subprocess of this script with its own temporary LAKEHOUSE_HOME, since
+`mssql_lakehouse.definitions` reads it at import. Seeds and the Spark start are not timed;
+"order lines" are the rows the run wrote to bronze.sales_order_detail. The child's logs go
+to a file and are shown only if it fails.
+
+    .venv/bin/python benchmarks/sales_nightly.py [--scale 1.0] [--backfill-scale 0.2] [--skip-backfill]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FIRST_DAY = dt.date(2026, 10, 1)
+
+
+def day(n: int) -> str:
+    """The n-th benchmark day (1-based) as a partition key."""
+    return (FIRST_DAY + dt.timedelta(days=n - 1)).isoformat()
+
+
+def run_part(part: str, home: Path, scale: float) -> dict:
+    """One part, in this process; LAKEHOUSE_HOME must be set before the definitions are imported."""
+    os.environ.update(LAKEHOUSE_HOME=str(home), LAKEHOUSE_DEPLOYMENT="local")
+    for var in ("LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "MSSQL_SERVER"):
+        os.environ.pop(var, None)
+    import dagster as dg
+
+    from mssql_lakehouse.assets.sales.bronze import DETAIL_KEY
+    from mssql_lakehouse.definitions import defs
+    from mssql_lakehouse.demo_erp import seed
+
+    days = 8 if part == "nightly" else 31
+    began = time.perf_counter()
+    seed(home / "demo_erp", FIRST_DAY, days, scale)
+    seed_seconds = time.perf_counter() - began
+    print(f"[{part}] seeded {days} days at scale {scale} in {seed_seconds:.1f} s", flush=True)
+
+    defs.resources["spark"].get_session()  # start the JVM untimed
+    (home / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
+    job = defs.resolve_job_def("sales_nightly")
+
+    def timed(label: str, first: int, last: int | None = None) -> dict:
+        if last is None:
+            kwargs = {"partition_key": day(first)}
+        else:
+            kwargs = {"tags": {"dagster/asset_partition_range_start": day(first),
+                               "dagster/asset_partition_range_end": day(last)}}
+        began = time.perf_counter()
+        result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+        seconds = time.perf_counter() - began
+        if not result.success:
+            failures = [f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
+                        for e in result.all_events if e.is_step_failure]
+            failures = failures or [e.message for e in result.all_events if e.is_failure]
+            sys.exit(f"[{part}] {label} FAILED:\n  " + "\n  ".join(failures))
+        # A ranged run writes one commit and reports its row count on every partition's event.
+        lines = max(e.materialization.metadata["dagster/row_count"].value
+                    for e in result.get_asset_materialization_events() if e.asset_key == DETAIL_KEY)
+        n_days = 1 if last is None else last - first + 1
+        print(f"[{part}] {label}: {seconds:.1f} s, {lines:,} order lines, {lines / seconds:,.0f} lines/s", flush=True)
+        return {"label": label, "scale": scale, "days": n_days, "lines": lines, "seconds": seconds}
+
+    if part == "nightly":
+        runs = [timed("warm-up: backfill days 1-7, one run", 1, 7), timed("nightly run, day 8", 8)]
+    else:
+        runs = [timed("backfill days 1-30, one run", 1, 30), timed("single day 31", 31)]
+    instance.dispose()
+    return {"seed_seconds": seed_seconds, "runs": runs}
+
+
+def run_in_subprocess(part: str, scale: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"bench_sales_{part}_") as tmp:
+        home, log = Path(tmp) / "home", Path(tmp) / "child.log"
+        home.mkdir()
+        with log.open("w") as stderr:
+            child = subprocess.run(
+                [sys.executable, __file__, "--part", part, "--home", str(home), "--scale", str(scale)],
+                stderr=stderr,
+            )
+        if child.returncode != 0:
+            print(f"{part} part failed (exit {child.returncode}); the end of its log:", file=sys.stderr)
+            print("\n".join(log.read_text().splitlines()[-60:]), file=sys.stderr)
+            sys.exit(1)
+        return json.loads((home / "result.json").read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="demo scale of the nightly part")
+    parser.add_argument("--backfill-scale", type=float, default=0.2, help="demo scale of the 30-day backfill part")
+    parser.add_argument("--skip-backfill", action="store_true")
+    parser.add_argument("--part", choices=["nightly", "backfill"], help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.part:  # child: one part, results to a file for the parent
+        result = run_part(args.part, args.home, args.scale)
+        (args.home / "result.json").write_text(json.dumps(result))
+        return
+
+    print(f"sales_nightly benchmark on {os.cpu_count()} cores (figures include any contention on them)")
+    parts = {"nightly": run_in_subprocess("nightly", args.scale)}
+    if not args.skip_backfill:
+        print(f"backfill part runs at --backfill-scale {args.backfill_scale} (not --scale) to keep it within minutes")
+        parts["backfill"] = run_in_subprocess("backfill", args.backfill_scale)
+
+    print(f"\n{'run':38} {'scale':>5} {'days':>4} {'order lines':>12} {'seconds':>8} {'lines/s':>8} {'s/day':>7}")
+    for part, result in parts.items():
+        print(f"{part + ' seed':38} {'':>5} {'':>4} {'':>12} {result['seed_seconds']:8.1f}")
+        for r in result["runs"]:
+            print(f"{r['label']:38} {r['scale']:5g} {r['days']:4} {r['lines']:12,} {r['seconds']:8.1f} "
+                  f"{r['lines'] / r['seconds']:8,.0f} {r['seconds'] / r['days']:7.1f}")
+    if "backfill" in parts:
+        month, one = parts["backfill"]["runs"]
+        ratio = (month["seconds"] / month["days"]) / one["seconds"]
+        print(f"\nper-day cost of the 30-day run / cost of the 1-day run: {ratio:.2f} "
+              f"({month['seconds'] / month['days']:.1f} s vs {one['seconds']:.1f} s per day)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,389 @@
+"""Customer 360 from change data capture on ``dbo.Customer``.
+
+``bronze/customer_changes`` lands every change event of the partition's day (by commit
+time) from one of two feeds, chosen by ``LAKEHOUSE_CDC_FEED``: SQL Server CDC pulled
+through the source layer (``sqlserver``, the default) or Debezium events (``debezium``).
+Both normalise into the same rows (see ``transforms/customer_changes.py``).
+
+``silver/customers_history`` (SCD2) and ``silver/customers`` (SCD1) are rewritten for
+the customers the day's changes touched, from *all* their changes in bronze, so days can
+be materialized in any order and replayed any number of times with the same result as
+applying every change once in commit order. ``gold/customer_360`` joins the live
+profiles with the sales facts when the sales tables exist.
+"""
+
+import datetime as dt
+import os
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from mssql_lakehouse.checks.customer_360 import (
+    customers_match_history,
+    one_current_version_per_live_key,
+    validity_intervals,
+)
+from mssql_lakehouse.partitions import daily_partitions
+from mssql_lakehouse.settings import LocalPaths, erp_timezone
+from mssql_lakehouse.sources import ExtractionMode, MssqlSource, TableSource
+from mssql_lakehouse.transforms.customer_360 import customer_360 as build_customer_360
+from mssql_lakehouse.transforms.customer_360 import sales_facts
+from mssql_lakehouse.transforms.customer_changes import (
+    CAPTURE_INSTANCE,
+    DECLARED_SQL_TYPES,
+    KEY,
+    SILVER_KEY,
+    business_columns,
+    events_from_pairs,
+    first_delivery,
+    invalid_reason,
+    schema_drift,
+    silver_events,
+    sqlserver_pairs,
+)
+from mssql_lakehouse.transforms.debezium import (
+    DebeziumEncoding,
+    DebeziumSource,
+    DebeziumSourceKind,
+    commit_time_of_events,
+    debezium_pairs,
+    field_report,
+    parse_envelopes,
+    read_event_lines,
+)
+from mssql_lakehouse.transforms.scd import DELETE_FLAG, history_of, scd1_from_history, touched_keys
+
+CHANGES = dg.AssetKey(["bronze", "customer_changes"])
+QUARANTINE = dg.AssetKey(["bronze", "customer_changes_quarantine"])
+HISTORY = dg.AssetKey(["silver", "customers_history"])
+CUSTOMERS = dg.AssetKey(["silver", "customers"])
+CUSTOMER_360 = dg.AssetKey(["gold", "customer_360"])
+SALES_ORDERS = dg.AssetKey(["silver", "sales_orders"])
+SALES_ORDER_LINES = dg.AssetKey(["silver", "sales_order_lines"])
+
+GROUP = "customer_360"
+ERP_POOL = "mssql_erp"  # the ERP's concurrency pool, shared with the sales slice's extractions
+HISTORY_POOL = "customer_360_history"
+
+CUSTOMER_CHANGES = TableSource(
+    "dbo", "Customer", mode=ExtractionMode.CDC, capture_instance=CAPTURE_INSTANCE, key_columns=(KEY,)
+)
+
+
+class CustomerCdcSettings(dg.ConfigurableResource):
+    """Which feed lands ``dbo.Customer``'s changes, and how the Debezium feed is read.
+
+    Built from ``LAKEHOUSE_CDC_FEED`` and ``LAKEHOUSE_DEBEZIUM_*`` by :meth:`from_env`.
+    """
+
+    feed: Literal["sqlserver", "debezium"] = Field(default="sqlserver", description="LAKEHOUSE_CDC_FEED")
+    debezium_source: Literal["files", "autoloader", "kafka", "eventhubs"] = Field(
+        default="files", description="Where Debezium events are read from (LAKEHOUSE_DEBEZIUM_SOURCE)."
+    )
+    debezium_path: str | None = Field(
+        default=None,
+        description="Landing folder or container of the event files; default "
+        "$LAKEHOUSE_HOME/landing/debezium/customers (LAKEHOUSE_DEBEZIUM_PATH).",
+    )
+    debezium_storage: str | None = Field(
+        default=None,
+        description="Folder for the raw event table and the stream checkpoint of the streaming "
+        "sources (LAKEHOUSE_DEBEZIUM_STORAGE).",
+    )
+    kafka_bootstrap_servers: str | None = Field(default=None, description="LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS")
+    kafka_topic: str | None = Field(default=None, description="Topic / event hub (LAKEHOUSE_KAFKA_TOPIC).")
+    eventhubs_connection_string: str | None = Field(
+        default=None, description="Event Hubs connection string; give it as dg.EnvVar."
+    )
+    time_precision_mode: Literal["adaptive", "adaptive_time_microseconds", "connect"] = Field(
+        default="adaptive", description="The connector's time.precision.mode."
+    )
+    decimal_handling_mode: Literal["precise", "string", "double"] = Field(
+        default="precise", description="The connector's decimal.handling.mode."
+    )
+    max_lag_hours: float = Field(
+        default=48.0, description="CDC lag above this many hours fails the cdc_lag check (LAKEHOUSE_CDC_MAX_LAG_HOURS)."
+    )
+
+    @classmethod
+    def from_env(cls) -> "CustomerCdcSettings":
+        env = os.environ
+        config: dict = {}
+        for field, variable in (
+            ("feed", "LAKEHOUSE_CDC_FEED"),
+            ("debezium_source", "LAKEHOUSE_DEBEZIUM_SOURCE"),
+            ("debezium_path", "LAKEHOUSE_DEBEZIUM_PATH"),
+            ("debezium_storage", "LAKEHOUSE_DEBEZIUM_STORAGE"),
+            ("kafka_bootstrap_servers", "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS"),
+            ("kafka_topic", "LAKEHOUSE_KAFKA_TOPIC"),
+            ("time_precision_mode", "LAKEHOUSE_DEBEZIUM_TIME_PRECISION_MODE"),
+            ("decimal_handling_mode", "LAKEHOUSE_DEBEZIUM_DECIMAL_HANDLING_MODE"),
+        ):
+            if env.get(variable):
+                config[field] = env[variable].strip().lower() if field in ("feed", "debezium_source") else env[variable]
+        if env.get("LAKEHOUSE_CDC_MAX_LAG_HOURS"):
+            config["max_lag_hours"] = float(env["LAKEHOUSE_CDC_MAX_LAG_HOURS"])
+        if env.get("LAKEHOUSE_EVENTHUBS_CONNECTION_STRING"):
+            config["eventhubs_connection_string"] = dg.EnvVar("LAKEHOUSE_EVENTHUBS_CONNECTION_STRING")
+        return cls(**config)
+
+    def landing_path(self) -> str:
+        return self.debezium_path or str(LocalPaths.from_env().landing_root / "debezium" / "customers")
+
+    def source(self) -> DebeziumSource:
+        storage = (self.debezium_storage or "").rstrip("/")
+        streaming = self.debezium_source != "files"
+        return DebeziumSource(
+            kind=DebeziumSourceKind(self.debezium_source),
+            path=self.landing_path(),
+            raw_table=f"{storage}/raw_events" if streaming and storage else "",
+            checkpoint=f"{storage}/_checkpoints/raw_events" if streaming and storage else "",
+            bootstrap_servers=self.kafka_bootstrap_servers
+            or (f"{_namespace(self.eventhubs_connection_string)}:9093" if self.eventhubs_connection_string else ""),
+            topic=self.kafka_topic or "",
+            secret=self.eventhubs_connection_string,
+        )
+
+    def encoding(self) -> DebeziumEncoding:
+        return DebeziumEncoding(self.time_precision_mode, self.decimal_handling_mode)
+
+
+def _namespace(connection_string: str) -> str:
+    """``Endpoint=sb://<ns>.servicebus.windows.net/;...`` -> the namespace host."""
+    for part in connection_string.split(";"):
+        if part.strip().lower().startswith("endpoint="):
+            return part.split("=", 1)[1].strip().removeprefix("sb://").rstrip("/")
+    raise ValueError("the Event Hubs connection string has no Endpoint=")
+
+
+def wall_clock(moment: dt.datetime) -> Column:
+    """A window bound as a ``timestamp_ntz`` literal: the partition's wall-clock time, no zone shift."""
+    return F.lit(moment.strftime("%Y-%m-%d %H:%M:%S.%f")).cast("timestamp_ntz")
+
+
+def in_window(value: Column, window: dg.TimeWindow) -> Column:
+    return (value >= wall_clock(window.start)) & (value < wall_clock(window.end))
+
+
+# -- bronze ---------------------------------------------------------------------------------------
+
+
+@dg.multi_asset(
+    outs={
+        "customer_changes": dg.AssetOut(
+            key=CHANGES,
+            metadata={"partition_expr": "commit_time"},
+            kinds={"pyspark", "delta", "mssql"},
+            description="Every change event of dbo.Customer, once, with its position in commit order, "
+            "operation, commit time, feed and ingestion metadata (partitioned by commit time).",
+        ),
+        "customer_changes_quarantine": dg.AssetOut(
+            key=QUARANTINE,
+            metadata={"partition_expr": "partition_date"},
+            kinds={"pyspark", "delta"},
+            description="Change events that cannot be applied (unknown operation, missing LSN, key or "
+            "commit time, commit time outside the window), with the reason.",
+        ),
+    },
+    check_specs=[
+        dg.AssetCheckSpec("schema_drift", asset=CHANGES, description="Fields added to or missing from the source (WARN)."),
+        dg.AssetCheckSpec("no_quarantined_events", asset=CHANGES, description="No event of the window was quarantined."),
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    pool=ERP_POOL,
+    required_resource_keys={"spark", "step_launcher", "erp", "customer_cdc"},
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+)
+def customer_changes(context: dg.AssetExecutionContext):
+    """Land the window's change events of dbo.Customer from the configured feed."""
+    spark = context.resources.spark.get_session()
+    settings: CustomerCdcSettings = context.resources.customer_cdc
+    window = context.partition_time_window
+    ingested_at = F.lit(dt.datetime.now(dt.timezone.utc)).cast("timestamp")
+    metadata: dict = {"feed": settings.feed}
+    if settings.feed == "sqlserver":
+        erp: MssqlSource = context.resources.erp
+        extraction = erp.extract(spark, CUSTOMER_CHANGES, window=window)
+        pairs = sqlserver_pairs(extraction.df, source=erp.database)
+        fields_seen = [c for c in extraction.df.columns if not c.startswith("__$")]
+        metadata.update({k: v for k, v in extraction.metadata().items() if v is not None})
+        unreadable = 0
+    else:
+        source = settings.source()
+        parsed = parse_envelopes(read_event_lines(spark, source)).cache()
+        commit_time = commit_time_of_events(erp_timezone())
+        readable = F.col("op").isNotNull() & F.col("source.ts_ms").isNotNull()
+        lines = parsed.agg(
+            F.sum(F.when(F.col("is_tombstone"), 1).otherwise(0)).alias("tombstones"),
+            F.sum(F.when(~F.col("is_tombstone") & ~readable, 1).otherwise(0)).alias("unreadable"),
+        ).collect()[0]
+        unreadable = int(lines["unreadable"] or 0)
+        windowed = parsed.where(readable).where(in_window(commit_time, window))
+        report = field_report(windowed, DECLARED_SQL_TYPES, settings.encoding())
+        pairs = debezium_pairs(windowed, report, erp_timezone())
+        fields_seen = list(report.present)
+        metadata.update(
+            {
+                "debezium_source": source.kind.value,
+                "debezium_location": source.path if source.kind.value in ("files", "autoloader") else source.topic,
+                "tombstones_ignored": int(lines["tombstones"] or 0),
+                "unreadable_lines": unreadable,
+                "conflicting_field_schemas": ", ".join(report.conflicting_schemas),
+            }
+        )
+    events = events_from_pairs(pairs, settings.feed, ingested_at).withColumn(
+        "__reason",
+        F.coalesce(
+            invalid_reason(),
+            F.when(~in_window(F.col("commit_time"), window), F.lit("commit time outside the partition window")),
+        ),
+    ).cache()
+    valid = first_delivery(events.where("__reason IS NULL").drop("__reason"))
+    rejected = events.where("__reason IS NOT NULL")
+    quarantine = rejected.select(
+        F.when(in_window(F.col("commit_time"), window), F.to_date("commit_time"))
+        .otherwise(F.lit(window.start.date()))
+        .alias("partition_date"),
+        F.col("__reason").alias("reason"),
+        "commit_lsn",
+        "change_lsn",
+        "operation",
+        "commit_time",
+        F.col(f"`{KEY}`").cast("string").alias("key"),
+        F.to_json(F.struct(*[F.col(f"`{c}`") for c in events.columns if c != "__reason"])).alias("record"),
+        "_feed",
+        "_source",
+        "_ingested_at",
+    )
+    by_reason = {r["reason"]: r["count"] for r in events.groupBy(F.col("__reason").alias("reason")).count().collect()}
+    delivered = by_reason.pop(None, 0)
+    quarantined = sum(by_reason.values())
+    landed = valid.cache().count()
+    yield dg.Output(
+        valid,
+        output_name="customer_changes",
+        metadata={**metadata, "events_delivered": delivered, "duplicates_dropped": delivered - landed,
+                  "fields_seen": ", ".join(fields_seen)},
+    )
+    yield dg.Output(quarantine, output_name="customer_changes_quarantine")
+    drift = schema_drift(fields_seen) if (fields_seen or landed) else {"added": [], "missing": []}
+    yield dg.AssetCheckResult(
+        asset_key=CHANGES,
+        check_name="schema_drift",
+        passed=not drift["added"] and not drift["missing"],
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"added_fields": ", ".join(drift["added"]), "missing_fields": ", ".join(drift["missing"]),
+                  "note": "added fields land as new columns; missing ones stay as columns with nulls"},
+    )
+    yield dg.AssetCheckResult(
+        asset_key=CHANGES,
+        check_name="no_quarantined_events",
+        passed=quarantined == 0,
+        metadata={"quarantined": quarantined, "unreadable_lines": unreadable,
+                  "reasons": dg.MetadataValue.json(by_reason)},
+    )
+
+
+# -- silver ---------------------------------------------------------------------------------------
+
+
+@dg.multi_asset(
+    outs={
+        "customers_history": dg.AssetOut(
+            key=HISTORY,
+            metadata={
+                "partition_expr": "valid_from",
+                "write_mode": "merge",
+                "merge_keys": [SILVER_KEY, "valid_from_lsn"],
+                "merge_scope": "table",
+            },
+            kinds={"pyspark", "delta"},
+            description="SCD2: one row per version of a customer, valid_from/valid_to (commit times), "
+            "is_current; a delete closes the current version.",
+        ),
+        "customers": dg.AssetOut(
+            key=CUSTOMERS,
+            metadata={
+                "partition_expr": "valid_from",
+                "write_mode": "merge",
+                "merge_keys": [SILVER_KEY],
+                "merge_delete_flag": DELETE_FLAG,
+                "merge_scope": "table",
+            },
+            kinds={"pyspark", "delta"},
+            description="SCD1: one row per live customer with the latest values (the history's current rows).",
+        ),
+    },
+    ins={"changes": dg.AssetIn(CHANGES, partition_mapping=dg.AllPartitionMapping())},
+    check_specs=[
+        dg.AssetCheckSpec("one_current_version_per_live_key", asset=HISTORY),
+        dg.AssetCheckSpec("validity_intervals", asset=HISTORY),
+        dg.AssetCheckSpec("matches_history_current_rows", asset=CUSTOMERS),
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    # Two runs rewriting overlapping keys at once could each miss the other's bronze rows.
+    pool=HISTORY_POOL,
+    required_resource_keys={"spark", "step_launcher", "tables"},
+)
+def customer_dimensions(context: dg.AssetExecutionContext, changes: DataFrame):
+    """Recompute the whole history of every customer the window's changes touched, from all of bronze."""
+    window = context.partition_time_window
+    events = silver_events(changes)
+    keys = touched_keys(events.where(in_window(F.col("commit_time"), window)), SILVER_KEY).localCheckpoint()
+    columns = business_columns(changes)
+    history = history_of(events, keys, SILVER_KEY, columns).localCheckpoint()
+    current = scd1_from_history(history, keys, SILVER_KEY, columns)
+    touched = keys.count()
+    yield dg.Output(history, output_name="customers_history", metadata={"keys_rewritten": touched})
+    yield dg.Output(current, output_name="customers", metadata={"keys_rewritten": touched})
+
+    # The written tables, for the keys this run rewrote (every key's rows are only written like this).
+    spark = changes.sparkSession
+    tables = context.resources.tables
+    written_history = tables.location(HISTORY).read(spark).join(F.broadcast(keys), SILVER_KEY, "left_semi").cache()
+    written_customers = tables.location(CUSTOMERS).read(spark).join(F.broadcast(keys), SILVER_KEY, "left_semi").cache()
+    yield one_current_version_per_live_key(HISTORY, written_history, written_customers)
+    yield validity_intervals(HISTORY, written_history)
+    yield customers_match_history(CUSTOMERS, written_customers, written_history)
+    written_history.unpersist()
+    written_customers.unpersist()
+
+
+# -- gold -----------------------------------------------------------------------------------------
+
+
+@dg.asset(
+    key=CUSTOMER_360,
+    ins={"customers": dg.AssetIn(CUSTOMERS)},
+    deps=[SALES_ORDERS, SALES_ORDER_LINES],
+    metadata={"sales_tables": f"{SALES_ORDERS.to_user_string()}, {SALES_ORDER_LINES.to_user_string()} (optional)"},
+    kinds={"pyspark", "delta"},
+    group_name=GROUP,
+    automation_condition=(
+        dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ),
+    required_resource_keys={"spark", "step_launcher", "tables"},
+)
+def customer_360(context: dg.AssetExecutionContext, customers: DataFrame) -> DataFrame:
+    """One row per live customer: profile from silver plus orders, net revenue and first/last order date.
+
+    Cancelled orders are not counted. Without the sales tables the sales columns are null.
+    """
+    spark = customers.sparkSession
+    orders = context.resources.tables.location(SALES_ORDERS)
+    lines = context.resources.tables.location(SALES_ORDER_LINES)
+    facts = None
+    if orders.exists(spark) and lines.exists(spark):
+        facts = sales_facts(orders.read(spark), lines.read(spark))
+    else:
+        context.log.info("No sales tables yet: the sales columns of customer_360 are null")
+    return build_customer_360(customers, facts)

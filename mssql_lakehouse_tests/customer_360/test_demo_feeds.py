@@ -1,0 +1,68 @@
+"""The seeded demo ERP through both feeds: its CDC table pulled, and exported as Debezium events."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import duckdb
+import pytest
+
+from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, HISTORY, CustomerCdcSettings
+from mssql_lakehouse.demo_erp import erp_path, seed
+from mssql_lakehouse.demo_erp.debezium_export import EventSettings, export, main
+from mssql_lakehouse.resources.deployment import resources_for
+from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, rows
+from mssql_lakehouse_tests.customer_360.test_assets import SLICE, table
+
+FIRST_DAY = dt.date(2026, 5, 4)
+DAYS = [FIRST_DAY, FIRST_DAY + dt.timedelta(days=1)]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    demo_dir = tmp_path_factory.mktemp("customer_demo")
+    seed(demo_dir, FIRST_DAY, len(DAYS), 0.05, regions=["amer"])
+    return demo_dir
+
+
+def test_export_pairs_updates_and_is_idempotent(demo, tmp_path):
+    out = tmp_path / "landing"
+    written = export(demo, out)
+    assert [p.name for p in written] == [f"dbo_Customer-{d.isoformat()}.json" for d in DAYS]
+    with duckdb.connect(str(erp_path(demo)), read_only=True) as con:
+        counts = dict(con.execute('SELECT "__$operation", count(*) FROM cdc."dbo_Customer_CT" GROUP BY 1').fetchall())
+    events = [json.loads(line) for p in written for line in p.read_text().splitlines()]
+    ops = [e["payload"]["op"] for e in events]
+    # An update's rows 3 and 4 make one "u"; the demo never changes a primary key.
+    assert ops.count("u") == counts.get(4, 0) == counts.get(3, 0)
+    assert ops.count("c") == counts.get(2, 0) and ops.count("d") == counts.get(1, 0)
+    positions = [(e["payload"]["source"]["commit_lsn"], e["payload"]["source"]["change_lsn"]) for e in events]
+    assert positions == sorted(positions)
+    assert export(demo, out) == []  # nothing changed: no file rewritten
+
+    main(["--demo-dir", str(demo), "--out", str(tmp_path / "plain"), "--no-schema",
+          "--decimal-handling-mode", "string"])
+    plain = json.loads((tmp_path / "plain" / f"dbo_Customer-{DAYS[0].isoformat()}.json").read_text().splitlines()[0])
+    assert "schema" not in plain and plain["op"] in ("c", "u", "d")
+
+
+def test_both_feeds_give_the_same_silver_tables_for_the_demo(spark, demo, tmp_path, monkeypatch):
+    silver = {}
+    for feed in ("sqlserver", "debezium"):
+        home = tmp_path / feed
+        monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
+        monkeypatch.setenv("LAKEHOUSE_DEMO_ERP_DIR", str(demo))
+        if feed == "debezium":
+            export(demo, home / "landing" / "debezium" / "customers", settings=EventSettings(with_schema=False))
+        resources = {**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings(feed=feed)}
+        for day in reversed(DAYS):
+            assert dg.materialize(SLICE, resources=resources, partition_key=day.isoformat()).success
+        silver[feed] = (
+            rows(table(spark, home, HISTORY), HISTORY_COLUMNS),
+            rows(table(spark, home, CUSTOMERS), CURRENT_COLUMNS),
+            table(spark, home, CHANGES).count(),
+        )
+    assert silver["sqlserver"] == silver["debezium"]
+    history, current, events = silver["sqlserver"]
+    assert events > 0 and len(history) >= len(current) > 0

@@ -1,0 +1,132 @@
+"""The change sensor with Dagster's sensor test utilities: requests, cursor, nothing twice."""
+
+import datetime as dt
+import os
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import duckdb
+import pytest
+
+from mssql_lakehouse.assets.customer_360 import CustomerCdcSettings
+from mssql_lakehouse.sensors.customer_changes import ChangeCursor, customer_changes_sensor, evaluate
+from mssql_lakehouse.sources import MssqlSource
+from mssql_lakehouse_tests.customer_360.change_streams import (
+    debezium_lines,
+    generate,
+    sqlserver_rows,
+    write_demo_cdc,
+)
+
+DAYS = [dt.date(2026, 4, 1) + dt.timedelta(days=i) for i in range(3)]
+UTC = ZoneInfo("UTC")
+
+
+def landing(home):
+    folder = home / "landing" / "debezium" / "customers"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def tick(instance, resources, cursor=None, now=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    if now is None:
+        result = customer_changes_sensor(context)
+    else:
+        result = evaluate(context, resources["customer_cdc"], resources["erp"], now=now)
+    days = [r.partition_key for r in (result.run_requests or [])]
+    return result, days
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def test_new_files_request_their_days_once(lakehouse_home, instance):
+    folder = landing(lakehouse_home)
+    resources = {"customer_cdc": CustomerCdcSettings(feed="debezium"), "erp": MssqlSource.demo(lakehouse_home / "none.duckdb")}
+    stream = generate(31, DAYS, per_day=3)
+    by_day = {d: [t for t in stream if t.day == d] for d in DAYS}
+    (folder / "b.json").write_text("\n".join(debezium_lines(by_day[DAYS[0]] + by_day[DAYS[1]])) + "\n")
+
+    result, days = tick(instance, resources)
+    assert days == ["2026-04-01", "2026-04-02"]
+    assert all(r.run_key.startswith(f"customer_changes:{r.partition_key}:") for r in result.run_requests)
+
+    again, days_again = tick(instance, resources, cursor=result.cursor)
+    assert days_again == [] and again.skip_reason is not None
+
+    # A new file touching day 2 (late data) and day 3: both requested, with new run keys.
+    (folder / "a.json").write_text("\n".join(debezium_lines(by_day[DAYS[2]] + by_day[DAYS[1]][:1])) + "\n")
+    third, days_third = tick(instance, resources, cursor=again.cursor)
+    assert days_third == ["2026-04-02", "2026-04-03"]
+    old_keys = {r.run_key for r in result.run_requests}
+    assert not old_keys & {r.run_key for r in third.run_requests}
+
+    # A rewritten file with the same name is new data; tombstones and junk lines touch nothing.
+    (folder / "junk.json").write_text("null\n\nnot json\n")
+    fourth, days_fourth = tick(instance, resources, cursor=third.cursor)
+    assert days_fourth == []
+    os.utime(folder / "b.json", ns=(1, 1))
+    fifth, days_fifth = tick(instance, resources, cursor=fourth.cursor)
+    assert days_fifth == ["2026-04-01", "2026-04-02"]
+
+
+def test_a_day_not_over_yet_waits_in_the_cursor(lakehouse_home, instance):
+    folder = landing(lakehouse_home)
+    resources = {"customer_cdc": CustomerCdcSettings(feed="debezium"), "erp": MssqlSource.demo(lakehouse_home / "none.duckdb")}
+    stream = generate(32, DAYS, per_day=2)
+    (folder / "x.json").write_text("\n".join(debezium_lines(stream)) + "\n")
+
+    during_day_3 = dt.datetime(2026, 4, 3, 12, 0, tzinfo=UTC)
+    first, days = tick(instance, resources, now=during_day_3)
+    assert days == ["2026-04-01", "2026-04-02"]
+    assert ChangeCursor.parse(first.cursor).pending.keys() == {"2026-04-03"}
+
+    still, days = tick(instance, resources, cursor=first.cursor, now=during_day_3 + dt.timedelta(hours=6))
+    assert days == []
+
+    next_day = dt.datetime(2026, 4, 4, 0, 5, tzinfo=UTC)
+    closed, days = tick(instance, resources, cursor=still.cursor, now=next_day)
+    assert days == ["2026-04-03"]
+    assert ChangeCursor.parse(closed.cursor).pending == {}
+
+
+def test_the_cdc_max_lsn_advancing_requests_the_new_days(lakehouse_home, instance):
+    path = lakehouse_home / "demo_erp" / "erp.duckdb"
+    stream = generate(33, DAYS, per_day=3)
+    first_two = [t for t in stream if t.day in DAYS[:2]]
+    write_demo_cdc(path, first_two, DAYS[:2])
+    resources = {"customer_cdc": CustomerCdcSettings(feed="sqlserver"), "erp": MssqlSource.demo(path, database="erp")}
+
+    result, days = tick(instance, resources)
+    assert days == ["2026-04-01", "2026-04-02"]
+    cursor = ChangeCursor.parse(result.cursor)
+    assert cursor.lsn == "0x" + max(t.commit_lsn for t in first_two).hex().upper()
+
+    again, days = tick(instance, resources, cursor=result.cursor)
+    assert days == []
+
+    # Day 3 is captured: only day 3 runs (days 1 and 2 were complete when the cursor was taken).
+    day3 = [t for t in stream if t.day == DAYS[2]]
+    with duckdb.connect(str(path)) as con:
+        con.executemany('INSERT INTO cdc."dbo_Customer_CT" VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                        [(r[0], r[1], r[2], r[3], *r[6:], r[4]) for r in sqlserver_rows(day3)])
+        con.executemany("INSERT INTO cdc.lsn_time_mapping VALUES (?, ?, ?, ?, ?)",
+                        [(t.commit_lsn, t.commit_time, t.commit_time, t.lsn(0), t.lsn(1)) for t in day3])
+        con.execute("INSERT INTO demo.seeded_days VALUES (?)", [DAYS[2]])
+    third, days = tick(instance, resources, cursor=again.cursor)
+    assert days == ["2026-04-03"]
+    assert ChangeCursor.parse(third.cursor).lsn == "0x" + max(t.commit_lsn for t in day3).hex().upper()
+
+
+def test_streaming_debezium_sources_are_not_sensed(lakehouse_home, instance):
+    resources = {
+        "customer_cdc": CustomerCdcSettings(feed="debezium", debezium_source="kafka", debezium_storage="/tmp/x",
+                                            kafka_bootstrap_servers="k:9092", kafka_topic="t"),
+        "erp": MssqlSource.demo(lakehouse_home / "none.duckdb"),
+    }
+    result, days = tick(instance, resources)
+    assert days == [] and "stream" in result.skip_reason.skip_message

@@ -1,0 +1,67 @@
+"""How the slice plugs into a code location, and the streaming landing of Debezium events."""
+
+import dagster as dg
+
+from mssql_lakehouse.assets import customer_360 as customer_360_assets
+from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, CustomerCdcSettings
+from mssql_lakehouse.checks import customer_360 as customer_360_checks
+from mssql_lakehouse.resources.deployment import resources_for
+from mssql_lakehouse.sensors.customer_changes import customer_changes_sensor
+from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.transforms.debezium import DebeziumSource, event_stream, kafka_options, land_new_events
+
+
+def test_the_slice_loads_into_definitions(lakehouse_home):
+    defs = dg.Definitions(
+        assets=dg.load_assets_from_modules([customer_360_assets]),
+        asset_checks=dg.load_asset_checks_from_modules([customer_360_checks]),
+        sensors=[customer_changes_sensor],
+        resources={**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings.from_env()},
+    )
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    assert {CHANGES, QUARANTINE, HISTORY, CUSTOMERS, dg.AssetKey(["gold", "customer_360"])} <= set(
+        graph.get_all_asset_keys()
+    )
+    assert graph.get(HISTORY).partitions_def is not None
+    check_names = {k.name for k in graph.asset_check_keys}
+    assert {"cdc_lag", "schema_drift", "one_current_version_per_live_key", "validity_intervals",
+            "matches_history_current_rows"} <= check_names
+
+
+def test_settings_from_the_environment_keep_the_secret_a_reference(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_CDC_FEED", "Debezium")
+    monkeypatch.setenv("LAKEHOUSE_DEBEZIUM_SOURCE", "eventhubs")
+    monkeypatch.setenv("LAKEHOUSE_DEBEZIUM_STORAGE", "abfss://lake@acct.dfs.core.windows.net/cdc")
+    monkeypatch.setenv("LAKEHOUSE_KAFKA_TOPIC", "erp.dbo.Customer")
+    secret = "Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s3cr3t"
+    monkeypatch.setenv("LAKEHOUSE_EVENTHUBS_CONNECTION_STRING", secret)
+    settings = CustomerCdcSettings.from_env()
+    assert settings.feed == "debezium"
+    assert isinstance(settings.eventhubs_connection_string, dg.EnvVar)
+    resolved = CustomerCdcSettings(**{**settings.__dict__, "eventhubs_connection_string": secret})
+    source = resolved.source()
+    assert source.bootstrap_servers == "ns1.servicebus.windows.net:9093"
+    assert source.checkpoint == "abfss://lake@acct.dfs.core.windows.net/cdc/_checkpoints/raw_events"
+    assert "s3cr3t" not in repr(source)
+    options = kafka_options(source, shaded=True)
+    assert options["kafka.sasl.jaas.config"].startswith("kafkashaded.org.apache.kafka.common.security.plain")
+    assert options["subscribe"] == "erp.dbo.Customer"
+
+
+def test_available_now_landing_appends_each_event_once(spark, tmp_path):
+    """The streaming path (Kafka, Event Hubs, Auto Loader) with a file stream standing in for the broker."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    source = DebeziumSource(kind="kafka", bootstrap_servers="unused:9092", topic="t", path=str(landing),
+                            raw_table=str(tmp_path / "raw"), checkpoint=str(tmp_path / "checkpoint"))
+    files = DebeziumSource(kind="files", path=str(landing))
+
+    (landing / "1.json").write_text('{"op":"c"}\n{"op":"u"}\n')
+    land_new_events(spark, source, stream=event_stream(spark, files))
+    (landing / "2.json").write_text('{"op":"d"}\n')
+    land_new_events(spark, source, stream=event_stream(spark, files))
+    land_new_events(spark, source, stream=event_stream(spark, files))
+
+    raw = spark.read.format("delta").load(source.raw_table)
+    assert sorted(r["value"] for r in raw.collect()) == ['{"op":"c"}', '{"op":"d"}', '{"op":"u"}']
