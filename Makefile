@@ -16,9 +16,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# Pools whose steps must never overlap (dagster.yaml sets only the default limit of the others).
+SERIAL_POOLS := customer_360_history finance_close
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml $(VENV)/.installed
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
+	for pool in $(SERIAL_POOLS); do $(BIN)/dagster instance concurrency set $$pool 1 || exit 1; done
 
 demo: setup
 	$(BIN)/mssql-lakehouse quickstart

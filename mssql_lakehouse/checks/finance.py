@@ -8,6 +8,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from mssql_lakehouse.sources import ReconciliationFigures
 from mssql_lakehouse.transforms.ledger import ACCOUNT_LINE, TOTAL_LINE, closing_mismatches, journal_imbalances
 
 
@@ -99,5 +100,31 @@ def totals_match_silver(key: dg.AssetKey, tb: DataFrame, period_entries: DataFra
             "silver_credits": str(silver["credit"]),
             **{f"gold_{c}": str(v) for c, v in lines.items()},
             "total_lines": len(total_rows),
+        },
+    )
+
+
+def opening_matches_source(
+    key: dg.AssetKey, source: ReconciliationFigures, landed: ReconciliationFigures
+) -> dg.AssetCheckResult:
+    """The opening balances are complete and current: bronze holds every entry the ERP has posted
+    before the period, as the ERP holds it now (an earlier period never closed, or changed in the
+    ERP since it was closed, makes the opening wrong)."""
+    differences = source.differences(landed)
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name="opening_matches_source",
+        passed=not differences,
+        metadata={
+            **source.to_metadata("source_"),
+            **landed.to_metadata("landed_"),
+            **(
+                {
+                    "differences": dg.MetadataValue.json(differences),
+                    "remedy": "close (or restate) the earlier periods that are missing or changed, then this one",
+                }
+                if differences
+                else {}
+            ),
         },
     )

@@ -64,6 +64,11 @@ def archive_path(root: str, period: str, close_number: int) -> str:
     return f"{root.rstrip('/')}/{ARCHIVE_TABLE}/period={period}/close={close_number}"
 
 
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    """A commit time as naive UTC: PySpark hands timestamps back in the Python process's local zone."""
+    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
 def close_history(spark: SparkSession, location: DeltaLocation, period: str | None = None) -> list[CloseRecord]:
     """Every close recorded in the table's history (of one period if given), oldest first."""
     if not location.exists(spark):
@@ -83,7 +88,7 @@ def close_history(spark: SparkSession, location: DeltaLocation, period: str | No
                 reporting_period=tags["reporting_period"],
                 close_number=int(tags["close_number"]),
                 version=int(row["version"]),
-                timestamp=row["timestamp"],
+                timestamp=_as_utc(row["timestamp"]),
                 run_id=tags.get("dagster_run_id"),
                 restatement=bool(tags.get("restatement", False)),
                 source_extracted_at=tags.get("source_extracted_at"),

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from mssql_lakehouse.assets.finance import bronze, gold, silver
 from mssql_lakehouse.demo_erp import seed
 from mssql_lakehouse.finance.settings import finance_resources
+from mssql_lakehouse.io.delta_tables import DeltaLocation
 from mssql_lakehouse.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.schedules.finance import finance_close_job
 from mssql_lakehouse.settings import Deployment
@@ -47,6 +48,9 @@ class FinanceLakehouse:
 
     def path(self, layer: str, name: str) -> str:
         return str(self.home / "tables" / layer / name)
+
+    def location(self, layer: str, name: str) -> DeltaLocation:
+        return DeltaLocation.for_table(layer, name, tables_root=str(self.home / "tables"), catalog=None)
 
     def table(self, layer: str, name: str, version: int | None = None) -> DataFrame:
         reader = self.spark.read.format("delta")

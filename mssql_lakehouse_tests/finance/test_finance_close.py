@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from mssql_lakehouse.cli.audit import audit
 from mssql_lakehouse.demo_erp import update_gl_entry
+from mssql_lakehouse.finance.close_history import close_history
 
 PERIOD = "2026-09"
 
@@ -78,6 +79,19 @@ def test_audit_shows_the_first_close_for_close_1_and_the_restated_numbers_for_cl
     history = [line.split() for line in second.splitlines() if re.match(r"^\s+[12]\s+\d+\s+\d{4}-", line)]
     assert [(h[0], h[4], h[5]) for h in history] == [
         ("1", "no", lh.first.run_id), ("2", "yes", lh.second.run_id)]
+
+
+def test_audit_as_of_a_time_shows_the_close_in_effect_then(lh):
+    first, second = close_history(lh.spark, lh.location("gold", "financial_close"), PERIOD)
+    between = first.timestamp + (second.timestamp - first.timestamp) / 2
+    assert printed_trial_balance(audit_output("--as-of-timestamp", between.isoformat())) == as_text(lh.first_tb)
+    # The same instant written in another zone picks the same close.
+    in_berlin = between.replace(tzinfo=dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=2)))
+    assert "close 1," in audit_output("--as-of-timestamp", in_berlin.isoformat())
+    assert "close 2 (restatement)" in audit_output("--as-of-timestamp", (second.timestamp + dt.timedelta(seconds=1)).isoformat())
+    before = CliRunner().invoke(audit, ["close", "--period", PERIOD, "--as-of-timestamp",
+                                        (first.timestamp - dt.timedelta(days=1)).isoformat()])
+    assert before.exit_code != 0 and "not closed yet" in before.output
 
 
 def test_delta_history_of_gold_shows_both_closes_with_their_tags(lh):
@@ -145,3 +159,15 @@ def test_grant_statements_are_shown_as_a_dry_run_on_the_materialization(lh):
     shown = materialization.metadata["grant_statements"].value
     assert "GRANT SELECT ON TABLE lakehouse.gold.financial_close TO `finance_readers`" in shown
     assert materialization.metadata["grants_applied"].value is False
+
+
+def test_a_close_whose_earlier_period_changed_in_the_erp_fails_the_opening_check(lh):
+    # Runs last: it restates September once more, after August changed in the ERP without a new close.
+    august = lh.table("bronze", "gl_entries").where("PostingDate < DATE'2026-09-01'").orderBy("EntryID").first()
+    update_gl_entry(lh.demo_dir, august.EntryID, debit=august.Debit + 1)
+    third = lh.close(PERIOD)
+    evaluation = next(e for e in third.get_asset_check_evaluations() if e.check_name == "opening_matches_source")
+    assert not evaluation.passed
+    assert any(d.startswith("sum of Debit") for d in evaluation.metadata["differences"].value)
+    for result in (lh.august, lh.first, lh.second):
+        assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name == "opening_matches_source")

@@ -38,7 +38,7 @@ def _reconcile_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
     )
 
 
-def _land(context: dg.AssetExecutionContext, table: TableSource, key: dg.AssetKey, extraction: Extraction, df):
+def _land(context: dg.AssetExecutionContext, key: dg.AssetKey, extraction: Extraction, df):
     source: MssqlSource = context.resources.erp
     _, start, end = period_bounds(context)
     # Materialise once: the write and the reconciliation see the same rows and the same extraction time.
@@ -64,7 +64,7 @@ def gl_entries(context: dg.AssetExecutionContext):
     source: MssqlSource = context.resources.erp
     spark = context.resources.spark.get_session()
     extraction = source.extract(spark, GL_ENTRIES_SOURCE, window=context.partition_time_window)
-    yield from _land(context, GL_ENTRIES_SOURCE, GL_ENTRIES, extraction, extraction.df)
+    yield from _land(context, GL_ENTRIES, extraction, extraction.df)
 
 
 @dg.asset(key=GL_ACCOUNTS, metadata={"partition_expr": "period_start"}, check_specs=[_reconcile_spec(GL_ACCOUNTS)], **BRONZE)
@@ -75,4 +75,4 @@ def gl_accounts(context: dg.AssetExecutionContext):
     _, start, _ = period_bounds(context)
     extraction = source.extract(spark, GL_ACCOUNTS_SOURCE)
     df = extraction.df.withColumn("period_start", F.lit(start).cast("date"))
-    yield from _land(context, GL_ACCOUNTS_SOURCE, GL_ACCOUNTS, extraction, df)
+    yield from _land(context, GL_ACCOUNTS, extraction, df)

@@ -7,14 +7,20 @@ whether it is a restatement, the run id and the source extraction time. The clos
 archived as its own Delta table, and the table keeps its history for the audit window.
 """
 
+import datetime as dt
+
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.assets.finance import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds
-from mssql_lakehouse.assets.finance.bronze import GL_ACCOUNTS
+from mssql_lakehouse.assets.finance.bronze import GL_ACCOUNTS, GL_ENTRIES, GL_ENTRIES_SOURCE
 from mssql_lakehouse.assets.finance.silver import SILVER_ENTRIES
-from mssql_lakehouse.checks.finance import closing_is_opening_plus_movements, totals_match_silver
+from mssql_lakehouse.checks.finance import (
+    closing_is_opening_plus_movements,
+    opening_matches_source,
+    totals_match_silver,
+)
 from mssql_lakehouse.finance.close_history import (
     GOLD_CLOSE,
     RETENTION_PROPERTIES,
@@ -25,10 +31,12 @@ from mssql_lakehouse.finance.close_history import (
     next_close_number,
     retention_days_of,
 )
+from mssql_lakehouse.sources import MssqlSource, frame_figures
 from mssql_lakehouse.transforms.ledger import accounts_from_bronze, trial_balance
 
 FINANCIAL_CLOSE = GOLD_CLOSE
 CLOSE_POOL = "finance_close"  # one close at a time: the close number is read, then written
+LEDGER_BEGINNING = dt.datetime(1900, 1, 1)
 
 
 @dg.asset(
@@ -40,13 +48,16 @@ CLOSE_POOL = "finance_close"  # one close at a time: the close number is read, t
                           description="closing = opening + debits - credits on every line."),
         dg.AssetCheckSpec("totals_match_silver", asset=FINANCIAL_CLOSE,
                           description="Debits and credits equal silver's; the total line is the sum of the accounts; the ledger balances."),
+        dg.AssetCheckSpec("opening_matches_source", asset=FINANCIAL_CLOSE,
+                          description="Every entry the ERP has posted before the period is landed as the ERP holds it "
+                          "now: no earlier period is missing or changed since its close."),
         dg.AssetCheckSpec("archived", asset=FINANCIAL_CLOSE,
                           description="Every close of the period has an archive copy; this close's equals what was written."),
         dg.AssetCheckSpec("retention_covers_audit_window", asset=FINANCIAL_CLOSE,
                           description="Log and deleted-file retention are at least the audit window."),
     ],
     pool=CLOSE_POOL,
-    **{**FINANCE_MONTHLY, "required_resource_keys": FINANCE_MONTHLY["required_resource_keys"] | {"tables", "finance_archive"}},
+    **{**FINANCE_MONTHLY, "required_resource_keys": FINANCE_MONTHLY["required_resource_keys"] | {"tables", "finance_archive", "erp"}},
 )
 def financial_close(context: dg.AssetExecutionContext, entries: DataFrame, accounts: DataFrame):
     """Trial balance per account for the reporting period (opening, debits, credits, closing) and the period's totals.
@@ -117,6 +128,7 @@ def financial_close(context: dg.AssetExecutionContext, entries: DataFrame, accou
     )
     yield closing_is_opening_plus_movements(FINANCIAL_CLOSE, tb)
     yield totals_match_silver(FINANCIAL_CLOSE, tb, entries)
+    yield opening_is_complete(context, start)
     days = {p: retention_days_of(properties, p) for p in RETENTION_PROPERTIES}
     yield dg.AssetCheckResult(
         asset_key=FINANCIAL_CLOSE,
@@ -124,3 +136,12 @@ def financial_close(context: dg.AssetExecutionContext, entries: DataFrame, accou
         passed=all(d is not None and d >= archive.retention_days for d in days.values()),
         metadata={"audit_window_days": archive.retention_days, **{p: str(d) for p, d in days.items()}},
     )
+
+
+def opening_is_complete(context: dg.AssetExecutionContext, start: dt.date) -> dg.AssetCheckResult:
+    """Compare the ERP's ledger before the period with bronze's: the figures the opening balances rest on."""
+    source: MssqlSource = context.resources.erp
+    before = source.reconcile(GL_ENTRIES_SOURCE, window=(LEDGER_BEGINNING, dt.datetime.combine(start, dt.time())))
+    spark = context.resources.spark.get_session()
+    landed = context.resources.tables.location(GL_ENTRIES).read(spark).where(F.col("PostingDate") < F.lit(start))
+    return opening_matches_source(FINANCIAL_CLOSE, before, frame_figures(landed, list(before.sums)))
