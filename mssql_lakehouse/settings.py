@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,27 @@ def current_deployment() -> Deployment:
     except ValueError:
         allowed = ", ".join(d.value for d in Deployment)
         raise ValueError(f"LAKEHOUSE_DEPLOYMENT={raw!r} is not one of: {allowed}") from None
+
+
+class Site(str, enum.Enum):
+    """The two copies of the lakehouse: the primary and its disaster-recovery replica."""
+
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+
+    @property
+    def other(self) -> Site:
+        return Site.SECONDARY if self is Site.PRIMARY else Site.PRIMARY
+
+
+def active_site() -> Site:
+    """Which site the pipelines write to (``LAKEHOUSE_ACTIVE_SITE``); failing over is setting it to ``secondary``."""
+    raw = os.environ.get("LAKEHOUSE_ACTIVE_SITE", Site.PRIMARY.value).strip().lower()
+    try:
+        return Site(raw)
+    except ValueError:
+        allowed = ", ".join(s.value for s in Site)
+        raise ValueError(f"LAKEHOUSE_ACTIVE_SITE={raw!r} is not one of: {allowed}") from None
 
 
 def running_on_databricks() -> bool:
@@ -43,6 +65,18 @@ class LocalPaths:
 
     @property
     def tables_root(self) -> Path:
+        """Where the pipelines read and write: the active site's tables root (``LAKEHOUSE_ACTIVE_SITE``)."""
+        return self.site_tables_root(active_site())
+
+    @property
+    def standby_tables_root(self) -> Path:
+        """The other site's tables root: where the DR replica is kept."""
+        return self.site_tables_root(active_site().other)
+
+    def site_tables_root(self, site: Site) -> Path:
+        """``LAKEHOUSE_TABLES_ROOT`` for the primary site, ``DR_LAKEHOUSE_ROOT`` for the secondary."""
+        if site is Site.SECONDARY:
+            return Path(os.environ.get("DR_LAKEHOUSE_ROOT", self.home / "dr" / "tables")).resolve()
         return Path(os.environ.get("LAKEHOUSE_TABLES_ROOT", self.home / "tables")).resolve()
 
     @property
@@ -78,3 +112,28 @@ def run_alerts_uri() -> str:
     """The Delta table where failed runs and failed checks are recorded for planners."""
     default = LocalPaths.from_env().tables_root / "ops" / "run_alerts"
     return os.environ.get("LAKEHOUSE_RUN_ALERTS_URI", str(default))
+
+
+DEFAULT_DR_TABLES = ("bronze/inventory_snapshots", "silver/inventory", "gold/inventory_position")
+_DR_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*/[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def dr_tables() -> list[str]:
+    """The tables the DR replica keeps, as ``layer/table`` (``LAKEHOUSE_DR_TABLES``, comma-separated)."""
+    raw = os.environ.get("LAKEHOUSE_DR_TABLES") or ",".join(DEFAULT_DR_TABLES)
+    tables = [t.strip() for t in raw.split(",") if t.strip()]
+    bad = [t for t in tables if not _DR_TABLE.match(t)]
+    if bad:
+        # The names reach CLONE statements and file paths: plain identifiers only.
+        raise ValueError(f"LAKEHOUSE_DR_TABLES entries must be layer/table identifiers, not {bad}")
+    return list(dict.fromkeys(tables))
+
+
+def dr_catalog() -> str | None:
+    """On Databricks, the Unity Catalog catalog (in the DR region's storage) that receives the deep clones."""
+    return os.environ.get("LAKEHOUSE_DR_CATALOG") or None
+
+
+def dr_max_lag_minutes() -> float:
+    """How far the replica may fall behind before the lag check warns (``LAKEHOUSE_DR_MAX_LAG_MINUTES``)."""
+    return float(os.environ.get("LAKEHOUSE_DR_MAX_LAG_MINUTES", "120"))

@@ -1,0 +1,37 @@
+"""DR settings and the Databricks deep-clone path (which cannot run here: its statements are checked)."""
+
+import pytest
+
+from mssql_lakehouse.io.delta_tables import DeltaLocation
+from mssql_lakehouse.replication import dr_resources
+from mssql_lakehouse.replication.databricks import deep_clone_sql
+from mssql_lakehouse.settings import Deployment, dr_tables
+
+
+def test_dr_tables_default_to_inventory_and_accept_only_identifiers(monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_DR_TABLES", raising=False)
+    assert dr_tables() == ["bronze/inventory_snapshots", "silver/inventory", "gold/inventory_position"]
+    monkeypatch.setenv("LAKEHOUSE_DR_TABLES", "silver/sales_orders, gold/x,silver/sales_orders")
+    assert dr_tables() == ["silver/sales_orders", "gold/x"]
+    monkeypatch.setenv("LAKEHOUSE_DR_TABLES", "silver/x`; DROP TABLE y")
+    with pytest.raises(ValueError, match="identifiers"):
+        dr_tables()
+
+
+def test_databricks_replicates_by_deep_clone_into_the_dr_catalog(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_CATALOG", "lakehouse_prod")
+    monkeypatch.setenv("LAKEHOUSE_DR_CATALOG", "lakehouse_dr")
+    monkeypatch.delenv("LAKEHOUSE_ACTIVE_SITE", raising=False)
+    replication = dr_resources(Deployment.DATABRICKS)["dr_replication"]
+    source, target = replication.locations("silver/inventory")
+    assert deep_clone_sql(source, target, 42) == (
+        "CREATE OR REPLACE TABLE `lakehouse_dr`.`silver`.`inventory` DEEP CLONE "
+        "`lakehouse_prod`.`silver`.`inventory` VERSION AS OF 42"
+    )
+    assert isinstance(source, DeltaLocation) and source.catalog == "lakehouse_prod"
+
+
+def test_databricks_fails_over_by_catalog_not_by_site(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_ACTIVE_SITE", "secondary")
+    with pytest.raises(ValueError, match="LAKEHOUSE_DR_CATALOG at the primary"):
+        dr_resources(Deployment.DATABRICKS)
