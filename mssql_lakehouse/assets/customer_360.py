@@ -26,14 +26,17 @@ from mssql_lakehouse.checks.customer_360 import (
     one_current_version_per_live_key,
     validity_intervals,
 )
+from mssql_lakehouse.checks.rules import reconciles_with_source
 from mssql_lakehouse.partitions import daily_partitions
 from mssql_lakehouse.settings import LocalPaths, erp_timezone
-from mssql_lakehouse.sources import ExtractionMode, MssqlSource, TableSource
+from mssql_lakehouse.sources import ExtractionMode, MssqlSource, TableSource, frame_figures
+from mssql_lakehouse.transforms.change_positions import lsn_text
 from mssql_lakehouse.transforms.customer_360 import customer_360 as build_customer_360
 from mssql_lakehouse.transforms.customer_360 import sales_facts
 from mssql_lakehouse.transforms.customer_changes import (
     CAPTURE_INSTANCE,
     DECLARED_SQL_TYPES,
+    DECODE_ERROR,
     KEY,
     SILVER_KEY,
     business_columns,
@@ -42,6 +45,7 @@ from mssql_lakehouse.transforms.customer_changes import (
     invalid_reason,
     schema_drift,
     silver_events,
+    snapshot_pairs,
     sqlserver_pairs,
 )
 from mssql_lakehouse.transforms.debezium import (
@@ -57,6 +61,7 @@ from mssql_lakehouse.transforms.debezium import (
 from mssql_lakehouse.transforms.scd import DELETE_FLAG, history_of, scd1_from_history, touched_keys
 
 CHANGES = dg.AssetKey(["bronze", "customer_changes"])
+SNAPSHOT = dg.AssetKey(["bronze", "customer_snapshot"])
 QUARANTINE = dg.AssetKey(["bronze", "customer_changes_quarantine"])
 HISTORY = dg.AssetKey(["silver", "customers_history"])
 CUSTOMERS = dg.AssetKey(["silver", "customers"])
@@ -289,6 +294,59 @@ def customer_changes(context: dg.AssetExecutionContext):
     )
 
 
+@dg.asset(
+    key=SNAPSHOT,
+    metadata={"write_mode": "merge", "merge_keys": [KEY, "change_position"]},
+    kinds={"pyspark", "delta", "mssql"},
+    check_specs=[dg.AssetCheckSpec("reconciles_with_source", asset=SNAPSHOT,
+                                   description="Row count and key and amount sums equal the table's when read.")],
+    group_name=GROUP,
+    pool=ERP_POOL,
+    required_resource_keys={"spark", "step_launcher", "erp", "customer_cdc"},
+)
+def customer_snapshot(context: dg.AssetExecutionContext):
+    """The SQL Server feed's initial load: every row of dbo.Customer as a snapshot read (``r``).
+
+    The change tables only hold what changed since CDC was enabled, so customers unchanged
+    since then reach silver through this snapshot. It is positioned at the capture
+    instance's max LSN when read; silver applies it with the day of that LSN (see the
+    ``apply_with_partition`` metadata) and treats a snapshot row equal to the customer's
+    current version as no change. Run it once after enabling CDC on a table that already
+    held rows, and again to re-baseline after changes were lost to the CDC retention. Each
+    snapshot is kept; re-running with nothing captured since changes nothing but the
+    ingestion time.
+    """
+    settings: CustomerCdcSettings = context.resources.customer_cdc
+    if settings.feed != "sqlserver":
+        raise dg.Failure(
+            "bronze/customer_snapshot is the initial load of the SQL Server feed; with "
+            f"LAKEHOUSE_CDC_FEED={settings.feed} the connector's own snapshot (its 'r' events) is the initial load"
+        )
+    erp: MssqlSource = context.resources.erp
+    spark = context.resources.spark.get_session()
+    extraction = erp.extract(spark, CUSTOMER_CHANGES, full_refresh=True)
+    snapshot_lsn = lsn_text(extraction.details["snapshot_lsn"])
+    snapshot_time: dt.datetime = extraction.details["snapshot_lsn_time"]
+    ingested_at = F.lit(dt.datetime.now(dt.timezone.utc)).cast("timestamp")
+    pairs = snapshot_pairs(extraction.df, snapshot_lsn, snapshot_time, source=erp.database)
+    events = events_from_pairs(pairs, settings.feed, ingested_at).drop(DECODE_ERROR).localCheckpoint()
+    landed = frame_figures(events, list(extraction.source_figures.sums))
+    yield dg.Output(
+        events,
+        metadata={
+            **{k: v for k, v in extraction.metadata().items() if v is not None},
+            "snapshot_lsn": snapshot_lsn,
+            "snapshot_time": snapshot_time.isoformat(),
+            "apply_with_partition": snapshot_time.date().isoformat(),
+        },
+    )
+    yield reconciles_with_source(
+        SNAPSHOT,
+        {"row_count": extraction.source_row_count, **extraction.source_figures.sums},
+        {"row_count": landed.row_count, **landed.sums},
+    )
+
+
 # -- silver ---------------------------------------------------------------------------------------
 
 
@@ -320,6 +378,7 @@ def customer_changes(context: dg.AssetExecutionContext):
         ),
     },
     ins={"changes": dg.AssetIn(CHANGES, partition_mapping=dg.AllPartitionMapping())},
+    deps=[SNAPSHOT],
     check_specs=[
         dg.AssetCheckSpec("one_current_version_per_live_key", asset=HISTORY),
         dg.AssetCheckSpec("validity_intervals", asset=HISTORY),
@@ -335,6 +394,11 @@ def customer_changes(context: dg.AssetExecutionContext):
 def customer_dimensions(context: dg.AssetExecutionContext, changes: DataFrame):
     """Recompute the whole history of every customer the window's changes touched, from all of bronze."""
     window = context.partition_time_window
+    spark = changes.sparkSession
+    tables = context.resources.tables
+    snapshots = tables.location(SNAPSHOT)
+    if snapshots.exists(spark):
+        changes = changes.unionByName(snapshots.read(spark), allowMissingColumns=True)
     events = silver_events(changes)
     keys = touched_keys(events.where(in_window(F.col("commit_time"), window)), SILVER_KEY).localCheckpoint()
     columns = business_columns(changes)
@@ -345,8 +409,6 @@ def customer_dimensions(context: dg.AssetExecutionContext, changes: DataFrame):
     yield dg.Output(current, output_name="customers", metadata={"keys_rewritten": touched})
 
     # The written tables, for the keys this run rewrote (every key's rows are only written like this).
-    spark = changes.sparkSession
-    tables = context.resources.tables
     written_history = tables.location(HISTORY).read(spark).join(F.broadcast(keys), SILVER_KEY, "left_semi").cache()
     written_customers = tables.location(CUSTOMERS).read(spark).join(F.broadcast(keys), SILVER_KEY, "left_semi").cache()
     yield one_current_version_per_live_key(HISTORY, written_history, written_customers)

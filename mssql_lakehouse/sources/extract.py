@@ -602,16 +602,21 @@ def plan_full_refresh(session: ControlSession, table: TableSource, settings: Rea
     so a change racing the snapshot is read again rather than lost)."""
     dialect = session.dialect
     position: Any = None
+    details: dict[str, Any] = {"full_refresh": True}
     if table.mode is ExtractionMode.CDC:
         info = capture_instance_info(session, table.cdc_capture_instance)
         position = lsn_hex(_lsn_add_one(info.max_lsn) if info.max_lsn else info.min_lsn)
+        # The snapshot shows the table as of this LSN or later; its commit time places it in time.
+        snapshot_lsn = info.max_lsn or info.min_lsn
+        details["snapshot_lsn"] = snapshot_lsn
+        details["snapshot_lsn_time"] = session.scalar(dialect.cdc_lsn_time_sql, [snapshot_lsn]) or info.create_date
     elif table.mode is ExtractionMode.CHANGE_TRACKING:
         position, _ = change_tracking_versions(session, table)
     elif table.mode is ExtractionMode.ROWVERSION:
         assert table.rowversion_column
         position = int(session.scalar(dialect.rowversion_upper_sql(table.schema, table.table, table.rowversion_column)))
     snapshot = plan_snapshot(session, table, None, settings)
-    return Plan(snapshot.query, next_position=position, details={"full_refresh": True})
+    return Plan(snapshot.query, next_position=position, details=details)
 
 
 # -- reading --------------------------------------------------------------------------------

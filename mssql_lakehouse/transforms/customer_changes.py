@@ -35,6 +35,7 @@ feeds agree on it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -173,6 +174,29 @@ def sqlserver_pairs(rows: DataFrame, source: str) -> DataFrame:
         F.when(cdc_op != 1, F.col("row")).alias("after"),
         "update_mask",
         "command_id",
+        F.lit(source).alias("_source"),
+    )
+
+
+def snapshot_pairs(rows: DataFrame, snapshot_lsn: str, snapshot_time: dt.datetime, source: str) -> DataFrame:
+    """A full read of the table -> one snapshot read (``r``) pair per row, positioned at ``snapshot_lsn``.
+
+    The read shows the table as of that LSN or later (the LSN is read first), so a change
+    racing the read sorts after the snapshot and is applied again, never lost - as
+    Debezium's own initial snapshot does.
+    """
+    columns = [c for c in rows.columns if not c.startswith("__$")]
+    image = typed_image(columns)
+    return rows.select(
+        F.lit(snapshot_lsn).alias("commit_lsn"),
+        F.lit(None).cast("string").alias("change_lsn"),
+        F.lit(None).cast("bigint").alias("event_serial_no"),
+        F.lit("r").alias("operation"),
+        truncate_to_millisecond(F.lit(snapshot_time.strftime("%Y-%m-%d %H:%M:%S.%f")).cast("timestamp_ntz")).alias("commit_time"),
+        F.when(F.lit(False), image).alias("before"),  # a null of the image's type
+        image.alias("after"),
+        F.lit(None).cast("string").alias("update_mask"),
+        F.lit(None).cast("int").alias("command_id"),
         F.lit(source).alias("_source"),
     )
 

@@ -7,15 +7,24 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, HISTORY, CustomerCdcSettings
+from mssql_lakehouse.assets.customer_360 import (
+    CHANGES,
+    CUSTOMERS,
+    HISTORY,
+    SNAPSHOT,
+    CustomerCdcSettings,
+    customer_snapshot,
+)
 from mssql_lakehouse.demo_erp import erp_path, seed
 from mssql_lakehouse.demo_erp.debezium_export import EventSettings, export, main
 from mssql_lakehouse.resources.deployment import resources_for
 from mssql_lakehouse.settings import Deployment
-from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, rows
+from mssql_lakehouse.transforms.customer_changes import CUSTOMER_COLUMNS as DECLARED_COLUMNS
+from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, SILVER, rows
 from mssql_lakehouse_tests.customer_360.test_assets import SLICE, table
 
 FIRST_DAY = dt.date(2026, 5, 4)
+CUSTOMER_COLUMNS = [c.name for c in DECLARED_COLUMNS]
 DAYS = [FIRST_DAY, FIRST_DAY + dt.timedelta(days=1)]
 
 
@@ -66,3 +75,40 @@ def test_both_feeds_give_the_same_silver_tables_for_the_demo(spark, demo, tmp_pa
     assert silver["sqlserver"] == silver["debezium"]
     history, current, events = silver["sqlserver"]
     assert events > 0 and len(history) >= len(current) > 0
+
+
+def test_the_snapshot_brings_every_customer_of_the_erp_to_silver_once(spark, demo, tmp_path, monkeypatch):
+    """The demo's customers predate CDC: without the snapshot only the changed ones would reach silver."""
+    home = tmp_path / "snapshot"
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
+    monkeypatch.setenv("LAKEHOUSE_DEMO_ERP_DIR", str(demo))
+    resources = {**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings(feed="sqlserver")}
+
+    def snapshot() -> dict:
+        result = dg.materialize([customer_snapshot], resources=resources)
+        assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+        [event] = result.get_asset_materialization_events()
+        return {k: v.value for k, v in event.materialization.metadata.items()}
+
+    first = snapshot()
+    assert first["apply_with_partition"] == DAYS[-1].isoformat()  # the day of the last captured change
+    for day in DAYS:
+        assert dg.materialize(SLICE, resources=resources, partition_key=day.isoformat()).success
+
+    with duckdb.connect(str(erp_path(demo)), read_only=True) as con:
+        in_erp = sorted(con.execute(f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM dbo.Customer").fetchall())
+    current = rows(table(spark, home, CUSTOMERS), SILVER)
+    assert sorted(current) == in_erp
+
+    # Customers that changed on the seeded days keep the versions their changes opened: the snapshot
+    # (equal to their last change) opens none; every other customer starts at the snapshot.
+    history = table(spark, home, HISTORY)
+    changed = {r[0] for r in table(spark, home, CHANGES).select("CustomerID").distinct().collect()}
+    from_snapshot = {r[0] for r in history.where(f"valid_from_lsn = '{first['snapshot_lsn']}'").select("customer_id").collect()}
+    assert from_snapshot and from_snapshot == {c[0] for c in in_erp} - changed
+
+    before = (rows(history, HISTORY_COLUMNS), current)
+    assert snapshot()["snapshot_lsn"] == first["snapshot_lsn"]  # nothing captured since: the same snapshot
+    assert dg.materialize(SLICE, resources=resources, partition_key=DAYS[-1].isoformat()).success
+    assert (rows(table(spark, home, HISTORY), HISTORY_COLUMNS), rows(table(spark, home, CUSTOMERS), SILVER)) == before
+    assert table(spark, home, SNAPSHOT).count() == len(in_erp)

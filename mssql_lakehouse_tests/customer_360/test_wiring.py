@@ -3,7 +3,7 @@
 import dagster as dg
 
 from mssql_lakehouse.assets import customer_360 as customer_360_assets
-from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, CustomerCdcSettings
+from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, SNAPSHOT, CustomerCdcSettings
 from mssql_lakehouse.checks import customer_360 as customer_360_checks
 from mssql_lakehouse.resources.deployment import resources_for
 from mssql_lakehouse.sensors.customer_changes import customer_changes_sensor
@@ -20,7 +20,7 @@ def test_the_slice_loads_into_definitions(lakehouse_home):
     )
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    assert {CHANGES, QUARANTINE, HISTORY, CUSTOMERS, dg.AssetKey(["gold", "customer_360"])} <= set(
+    assert {CHANGES, SNAPSHOT, QUARANTINE, HISTORY, CUSTOMERS, dg.AssetKey(["gold", "customer_360"])} <= set(
         graph.get_all_asset_keys()
     )
     assert graph.get(HISTORY).partitions_def is not None
