@@ -168,6 +168,31 @@ def cleanup_ct(demo_dir: Path | None, table: str, before: dt.datetime) -> None:
     click.echo(f"{table}: minimum valid version is now {version}")
 
 
+@demo.command("export-inventory")
+@_DEMO_DIR
+@click.option("--day", "day", callback=_day, required=True, help="The ERP day whose end-of-day inventory to export.")
+@click.option("--region", "regions", multiple=True, help="A region (repeatable); default every configured region.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+def export_inventory(demo_dir: Path | None, day: dt.date, regions: tuple[str, ...], fmt: str) -> None:
+    """Write regional inventory snapshots to the landing zone, as the regions' exports would."""
+    # Spark and the inventory settings are only needed here: keep the other commands quick to start.
+    from mssql_lakehouse.assets.inventory.settings import inventory_regions, landing_dir
+    from mssql_lakehouse.demo_erp.inventory_export import ExportError
+    from mssql_lakehouse.demo_erp.inventory_export import export_inventory as write_export
+    from mssql_lakehouse.resources.spark import SparkResource
+
+    folder = _demo_dir(demo_dir)
+    try:
+        targets = list(regions or inventory_regions())
+        spark = SparkResource().get_session()
+        for region in targets:
+            target = Path(landing_dir(region, day.isoformat()))
+            written = write_export(spark, folder, day, region, target, fmt)
+            click.echo(f"{region}: {written}")
+    except (ExportError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @demo.command("mssql-ddl")
 @click.option("--regions", default=",".join(demo_erp.DEFAULT_REGIONS), show_default=True)
 def mssql_ddl(regions: str) -> None:

@@ -38,7 +38,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mssql_lakehouse.io.delta_tables import DeltaLocation, commit_metadata
-from mssql_lakehouse.io.partition_predicates import describe_partitions, slice_predicate
+from mssql_lakehouse.io.partition_predicates import describe_partitions, multi_partition_dimensions, slice_predicate
 from mssql_lakehouse.io.schema_policy import SchemaEvolution, check_compatible
 from mssql_lakehouse.resources.spark import SparkResource
 
@@ -105,11 +105,12 @@ def _commit_tags(context: dg.OutputContext) -> dict[str, Any]:
     if context.has_asset_key:
         tags["asset"] = context.asset_key.to_user_string()
     if context.has_asset_partitions:
-        tags["partitions"] = (
-            context.partition_key
-            if context.has_partition_key
-            else f"{context.asset_partition_key_range.start}..{context.asset_partition_key_range.end}"
-        )
+        if context.has_partition_key:
+            tags["partitions"] = context.partition_key
+        else:
+            # Several key ranges when a run covers a rectangle of a multi-partitioned asset.
+            keys = sorted(context.asset_partition_keys)
+            tags["partitions"] = f"{keys[0]}..{keys[-1]}"
     extra = context.output_metadata.get("delta_commit_metadata")
     if extra is not None:
         tags.update(getattr(extra, "value", extra))
@@ -265,6 +266,33 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         return df
 
 
+class _DeltaDbIOManager(DbIOManager):
+    """``DbIOManager`` that also handles runs over several partitions of a multi-partitioned asset.
+
+    Dagster describes such a run (say three days x two regions) as several key ranges, which
+    ``DbIOManager`` cannot slice; here the run's keys become one rectangle of dimensions.
+    """
+
+    def _get_table_slice(self, context, output_context: dg.OutputContext) -> TableSlice:
+        multi = context.has_asset_partitions and isinstance(context.asset_partitions_def, dg.MultiPartitionsDefinition)
+        if not multi or context.has_partition_key:
+            return super()._get_table_slice(context, output_context)
+        metadata = output_context.definition_metadata or {}
+        partition_expr = metadata.get("partition_expr")
+        if not isinstance(partition_expr, Mapping):
+            raise ValueError(f"{context.asset_key.to_user_string()}: multi-partitions need partition_expr {{dimension: column}}")
+        path = context.asset_key.path
+        return TableSlice(
+            table=path[-1],
+            schema=metadata.get("schema") or self._schema or path[-2],
+            database=self._database,
+            partition_dimensions=multi_partition_dimensions(
+                context.asset_partitions_def, context.asset_partition_keys, partition_expr
+            ),
+            columns=(context.definition_metadata or {}).get("columns"),
+        )
+
+
 class SparkDeltaClient(DbClient[SparkSession]):
     def __init__(self, spark: SparkResource, handler: SparkDataFrameDeltaHandler):
         self._spark = spark
@@ -304,7 +332,7 @@ class DeltaLakePySparkIOManager(dg.ConfigurableIOManagerFactory):
                 "DeltaLakePySparkIOManager needs exactly one of tables_root or catalog", [], None
             )
         handler = SparkDataFrameDeltaHandler(self.tables_root, self.catalog)
-        return DbIOManager(
+        return _DeltaDbIOManager(
             type_handlers=[handler],
             db_client=SparkDeltaClient(self.spark, handler),
             database=self.catalog or "",

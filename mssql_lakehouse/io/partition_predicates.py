@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from math import prod
 
+import dagster as dg
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import TablePartitionDimension
 from pyspark.sql import types as T
@@ -69,6 +71,41 @@ def slice_predicate(
     if not dimensions:
         return None
     return " AND ".join(dimension_predicate(d, column_types, qualifier) for d in dimensions)
+
+
+def multi_partition_dimensions(
+    partitions_def: dg.MultiPartitionsDefinition,
+    keys: Sequence[str],
+    partition_expr: Mapping[str, str],
+) -> list[TablePartitionDimension]:
+    """The dimensions of a set of multi-partition keys that form a rectangle (e.g. days x regions).
+
+    A run over a range of a multi-partitioned asset covers every combination of the range's
+    values in each dimension, which Dagster reports as several key ranges; the rectangle is one
+    predicate: the time dimension's whole window AND the static keys. A set that is not a
+    rectangle with consecutive time partitions has no such predicate, and is refused rather than
+    letting a ``replaceWhere`` touch partitions outside the run.
+    """
+    parsed = [k if isinstance(k, dg.MultiPartitionKey) else partitions_def.get_partition_key_from_str(k) for k in keys]
+    dimensions: list[TablePartitionDimension] = []
+    values_per_dimension = []
+    for dimension in partitions_def.partitions_defs:
+        column = partition_expr.get(dimension.name)
+        if column is None:
+            raise ValueError(f"partition_expr has no column for the {dimension.name!r} dimension")
+        values = sorted({k.keys_by_dimension[dimension.name] for k in parsed})
+        values_per_dimension.append(values)
+        inner = dimension.partitions_def
+        if isinstance(inner, dg.TimeWindowPartitionsDefinition):
+            windows = [inner.time_window_for_partition_key(v) for v in values]
+            if any(a.end != b.start for a, b in zip(windows, windows[1:])):
+                raise ValueError(f"the run's {dimension.name} partitions are not consecutive: {values}")
+            dimensions.append(TablePartitionDimension(partition_expr=column, partitions=TimeWindow(windows[0].start, windows[-1].end)))
+        else:
+            dimensions.append(TablePartitionDimension(partition_expr=column, partitions=values))
+    if prod(len(v) for v in values_per_dimension) != len(set(parsed)):
+        raise ValueError(f"the run's partitions do not cover every combination of their dimensions: {sorted(keys)}")
+    return dimensions
 
 
 def describe_partitions(dimensions: Sequence[TablePartitionDimension]) -> str:

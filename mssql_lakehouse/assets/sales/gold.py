@@ -6,7 +6,9 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from mssql_lakehouse.assets.inventory import POSITION as INVENTORY_POSITION
 from mssql_lakehouse.assets.sales import SALES_DAILY, SPARK_RESOURCES
+from mssql_lakehouse.io.tables_resource import LakehouseTables
 from mssql_lakehouse.resources.alerts import SkuAlertSettings
 from mssql_lakehouse.transforms.sku_alerts import sku_alerts as build_alerts
 from mssql_lakehouse.transforms.sku_metrics import ROLLING_DAYS, daily_sku_sales as aggregate_sales
@@ -86,6 +88,16 @@ def sku_forecast_alignment(
     )
 
 
+def _inventory_positions(context: dg.AssetExecutionContext) -> DataFrame | None:
+    tables: LakehouseTables = context.resources.tables
+    location = tables.location(INVENTORY_POSITION)
+    spark = context.resources.spark.get_session()
+    if not location.exists(spark):
+        return None
+    start, end = _dates(context)
+    return location.read(spark).where((F.col("position_date") >= F.lit(start)) & (F.col("position_date") < F.lit(end)))
+
+
 @dg.asset(
     key=ALERTS,
     ins={"alignment": dg.AssetIn(ALIGNMENT)},
@@ -94,12 +106,16 @@ def sku_forecast_alignment(
         dg.AssetCheckSpec("alerts_have_numbers", asset=ALERTS),
         dg.AssetCheckSpec("severity_in_configured_set", asset=ALERTS),
     ],
-    **{**SALES_DAILY, "required_resource_keys": SPARK_RESOURCES | {"sku_alert_settings"}},
+    **{**SALES_DAILY, "required_resource_keys": SPARK_RESOURCES | {"sku_alert_settings", "tables"}},
 )
 def sku_alerts(context: dg.AssetExecutionContext, alignment: DataFrame):
-    """The nightly SKU alerts for planners: over-forecast, under-forecast and sudden drops."""
+    """The nightly SKU alerts for planners: over-forecast, under-forecast, sudden drops and stock-out risks.
+
+    Stock-out risks come from the inventory use case's ``gold/inventory_position`` of the same
+    days, when the lakehouse has it (the sales slice runs without it).
+    """
     sku_alert_settings: SkuAlertSettings = context.resources.sku_alert_settings
-    alerts = build_alerts(alignment, sku_alert_settings.thresholds()).cache()
+    alerts = build_alerts(alignment, sku_alert_settings.thresholds(), _inventory_positions(context)).cache()
     yield dg.Output(alerts)
     numbers = ["actual_qty", "forecast_qty", "deviation_qty", "deviation_pct", "message"]
     without_numbers = alerts.where(" OR ".join(f"{c} IS NULL" for c in numbers)).count()

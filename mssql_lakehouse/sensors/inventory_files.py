@@ -1,0 +1,58 @@
+"""File arrival: a run for each (day, region) partition whose landing folder has a new set of files.
+
+Each tick lists every region's day folders (days the partitions know) and fingerprints each
+folder's file set by names, sizes and modification times. A folder whose fingerprint differs
+from the one in the cursor gets a run request for its partition; the run key is the partition
+and the fingerprint, so the same file set is never run twice, even if the cursor is lost.
+"""
+
+import json
+
+import dagster as dg
+
+from mssql_lakehouse.assets.inventory.landing import day_folders, fingerprint, landed_files
+from mssql_lakehouse.assets.inventory.settings import inventory_regions, landing_dir, landing_root
+from mssql_lakehouse.partitions import daily_partitions
+
+inventory_job = dg.define_asset_job(
+    "inventory",
+    selection=dg.AssetSelection.groups("inventory"),
+    description="Regional inventory for a day and region: landed files -> bronze -> silver -> gold positions.",
+)
+
+
+def changed_folders(known_days: set[str], seen: dict[str, str]) -> dict[str, str]:
+    """Partition key -> fingerprint, for every non-empty day folder whose file set is not the one seen."""
+    changed = {}
+    for region in inventory_regions():
+        for day in day_folders(landing_root(region)):
+            if day not in known_days:
+                continue
+            files = landed_files(landing_dir(region, day))
+            key = dg.MultiPartitionKey({"date": day, "region": region})
+            if files and seen.get(key) != fingerprint(files):
+                changed[key] = fingerprint(files)
+    return changed
+
+
+@dg.sensor(
+    name="inventory_file_arrival",
+    job=inventory_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests an inventory run for each (day, region) whose landing folder gained or changed files.",
+)
+def inventory_files_sensor(context: dg.SensorEvaluationContext):
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    known = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
+    changed = changed_folders(known, seen)
+    if not changed:
+        yield dg.SkipReason("No landing folder has new or changed files")
+        return
+    for key, files_hash in sorted(changed.items()):
+        yield dg.RunRequest(
+            run_key=f"inventory-{key}-{files_hash}",
+            partition_key=key,
+            tags={"lakehouse/trigger": "file_arrival", "lakehouse/landed_files": files_hash},
+        )
+    context.update_cursor(json.dumps({**seen, **changed}, sort_keys=True))

@@ -1,0 +1,118 @@
+"""Lakehouses with their own demo ERP, landing zone and Dagster instance, for end-to-end inventory runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from mssql_lakehouse.assets.inventory import bronze, gold, silver
+from mssql_lakehouse.checks import inventory as inventory_checks
+from mssql_lakehouse.demo_erp import inventory_path, seed
+from mssql_lakehouse.demo_erp.inventory_export import export_inventory
+from mssql_lakehouse.resources.deployment import executor_for, resources_for
+from mssql_lakehouse.sensors.inventory_files import inventory_job
+from mssql_lakehouse.settings import Deployment
+
+SCALE = 0.01
+REGIONS = ["amer", "emea"]
+FIRST_DAY = dt.date(2026, 11, 1)
+TABLES = [
+    ("bronze", "inventory_snapshots"),
+    ("bronze", "inventory_rejected_files"),
+    ("silver", "inventory"),
+    ("gold", "inventory_position"),
+]
+
+
+def key(day: dt.date | str, region: str) -> str:
+    return f"{day}|{region}"
+
+
+@dataclass
+class Lakehouse:
+    home: Path
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    spark: SparkSession
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.home / "demo_erp"
+
+    def landing(self, region: str, day: dt.date) -> Path:
+        return self.home / "landing" / "inventory" / region / day.isoformat()
+
+    def seed(self, days: int, start: dt.date = FIRST_DAY) -> None:
+        seed(self.demo_dir, start, days, SCALE, regions=REGIONS)
+
+    def export(self, day: dt.date, region: str, fmt: str = "parquet") -> Path:
+        return export_inventory(self.spark, self.demo_dir, day, region, self.landing(region, day), fmt)
+
+    def run(self, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
+        job = self.defs.resolve_job_def("inventory")
+        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first}
+        # The landing zone is found through LAKEHOUSE_HOME when the run reads it.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("LAKEHOUSE_HOME", str(self.home))
+            result = job.execute_in_process(instance=self.instance, tags=tags, raise_on_error=False)
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        return result
+
+    def table(self, layer: str, name: str) -> DataFrame:
+        return self.spark.read.format("delta").load(str(self.home / "tables" / layer / name))
+
+    def contents(self, layer: str, name: str) -> list[tuple]:
+        return sorted((tuple(r) for r in self.table(layer, name).collect()), key=repr)
+
+    def on_hand(self, region: str | None = None) -> dict[tuple, int]:
+        rows = self.table("silver", "inventory").collect()
+        return {(r.region, r.product_id, r.location_id): r.quantity for r in rows if region in (None, r.region)}
+
+
+def erp_on_hand(demo_dir: Path, region: str, day: dt.date) -> dict[tuple, int]:
+    """(region, product, location) -> quantity at the end of ``day``, straight from the temporal table."""
+    end = dt.datetime.combine(day, dt.time.max)
+    with duckdb.connect(str(inventory_path(demo_dir, region)), read_only=True) as con:
+        rows = con.execute(
+            'SELECT "ProductID", "LocationID", "Quantity" FROM ('
+            ' SELECT * FROM "Production"."ProductInventory"'
+            ' UNION ALL SELECT * FROM "Production"."ProductInventoryHistory")'
+            ' WHERE "ValidFrom" <= ? AND "ValidTo" > ?',
+            [end, end],
+        ).fetchall()
+    return {(region, product, location): qty for product, location, qty in rows}
+
+
+@pytest.fixture(scope="module")
+def make_lakehouse(spark, tmp_path_factory) -> Iterator:
+    """Builds lakehouses with their own LAKEHOUSE_HOME, resources and persistent Dagster instance."""
+    created = []
+    with pytest.MonkeyPatch.context() as mp:
+
+        def make(name: str) -> Lakehouse:
+            home = tmp_path_factory.mktemp(name)
+            mp.setenv("LAKEHOUSE_HOME", str(home))
+            for variable in ("LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "MSSQL_SERVER"):
+                mp.delenv(variable, raising=False)
+            defs = dg.Definitions(
+                assets=dg.load_assets_from_modules([bronze, silver, gold]),
+                asset_checks=dg.load_asset_checks_from_modules([inventory_checks]),
+                jobs=[inventory_job],
+                resources=resources_for(Deployment.LOCAL),
+                executor=executor_for(Deployment.LOCAL),
+            )
+            (home / "dagster_home").mkdir()
+            instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
+            created.append(instance)
+            return Lakehouse(home, defs, instance, spark)
+
+        yield make
+    for instance in created:
+        instance.dispose()
