@@ -12,9 +12,9 @@ from mssql_lakehouse.finance.settings import finance_resources
 from mssql_lakehouse.io.delta_io_manager import DeltaLakePySparkIOManager
 from mssql_lakehouse.io.tables_resource import LakehouseTables
 from mssql_lakehouse.resources.alerts import SkuAlertSettings
-from mssql_lakehouse.resources.databricks import DatabricksSettings, databricks_step_launcher
+from mssql_lakehouse.resources.databricks import DatabricksSettings, DatabricksTables, databricks_step_launcher
 from mssql_lakehouse.resources.spark import SparkResource
-from mssql_lakehouse.settings import Deployment, LocalPaths, current_deployment
+from mssql_lakehouse.settings import Deployment, LocalPaths, current_deployment, running_on_databricks
 from mssql_lakehouse.sources import MssqlSource
 
 
@@ -36,12 +36,18 @@ def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
         **finance_resources(deployment),
     }
     if deployment is Deployment.DATABRICKS:
-        settings = DatabricksSettings.from_env()
+        # On the cluster the step is already remote: it needs the tables, not the workspace settings.
+        if running_on_databricks():
+            tables = DatabricksTables.from_env()
+            launcher = dg.ResourceDefinition.none_resource(description="Already running on the Databricks cluster.")
+        else:
+            settings = DatabricksSettings.from_env()
+            tables, launcher = settings.tables, databricks_step_launcher(settings)
         return {
             **shared,
-            "tables": LakehouseTables(catalog=settings.catalog),
-            "io_manager": DeltaLakePySparkIOManager(spark=spark, catalog=settings.catalog),
-            "step_launcher": databricks_step_launcher(settings),
+            "tables": LakehouseTables(catalog=tables.catalog, tables_root=tables.tables_root),
+            "io_manager": DeltaLakePySparkIOManager(spark=spark, catalog=tables.catalog, tables_root=tables.tables_root),
+            "step_launcher": launcher,
         }
     tables_root = str(LocalPaths.from_env().tables_root)
     return {

@@ -1,14 +1,20 @@
 """The databricks deployment is configured from the environment and never holds a secret's value."""
 
 import json
+from importlib import metadata
 
+import dagster as dg
 import pytest
 
 from mssql_lakehouse.resources.databricks import (
     DatabricksSettings,
     DatabricksSettingsError,
+    DatabricksTables,
+    copy_code_packages,
     parse_secret_mappings,
 )
+from mssql_lakehouse.resources.deployment import resources_for
+from mssql_lakehouse.settings import Deployment
 
 BASE = {"DATABRICKS_HOST": "https://example.cloud.databricks.com", "LAKEHOUSE_CATALOG": "lakehouse"}
 
@@ -55,10 +61,87 @@ def test_sql_server_credentials_travel_as_secret_scope_references():
 
 
 def test_cluster_libraries_are_pinned_to_the_versions_running_here():
-    from importlib import metadata
+    libraries = DatabricksSettings.from_env(
+        {**BASE, "DATABRICKS_TOKEN": "t", "LAKEHOUSE_DATABRICKS_EXTRA_LIBRARIES": "openpyxl==3.1.5"}
+    ).launcher_config()["run_config"]["libraries"]
+    packages = [library["pypi"]["package"] for library in libraries]
+    assert f"dagster-databricks=={metadata.version('dagster-databricks')}" in packages
+    assert f"dagster=={metadata.version('dagster')}" in packages
+    assert all("==" in p for p in packages)
+    assert "openpyxl==3.1.5" in packages
+    # The runtime brings Spark and Delta; a second pyspark on the cluster breaks it.
+    assert not [p for p in packages if p.startswith(("pyspark", "delta-spark", "dagster-webserver"))]
 
-    libraries = DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "t"}).launcher_config()["run_config"]["libraries"]
-    assert {"pypi": {"package": f"dagster-databricks=={metadata.version('dagster-databricks')}"}} in libraries
+
+def test_tables_are_unity_catalog_names_or_a_storage_path_never_both():
+    assert DatabricksTables.from_env({"LAKEHOUSE_CATALOG": "lakehouse"}) == DatabricksTables(catalog="lakehouse")
+    assert DatabricksTables.from_env({"LAKEHOUSE_TABLES_ROOT": "abfss://lake@acct.dfs.core.windows.net/tables"}) == (
+        DatabricksTables(tables_root="abfss://lake@acct.dfs.core.windows.net/tables")
+    )
+    with pytest.raises(DatabricksSettingsError, match="not both"):
+        DatabricksTables.from_env({"LAKEHOUSE_CATALOG": "c", "LAKEHOUSE_TABLES_ROOT": "/t"})
+    with pytest.raises(DatabricksSettingsError, match="exactly one of LAKEHOUSE_CATALOG"):
+        DatabricksTables.from_env({})
+
+
+def test_the_cluster_gets_the_deployment_the_tables_and_the_source_location_as_plain_env():
+    settings = DatabricksSettings.from_env(
+        {
+            **BASE,
+            "DATABRICKS_TOKEN": "t",
+            "MSSQL_SERVER": "erp.example.com",
+            "MSSQL_DATABASE": "erp",
+            "MSSQL_PASSWORD": "never-plain",
+            "LAKEHOUSE_ERP_TIMEZONE": "Europe/Berlin",
+            "LAKEHOUSE_DATABRICKS_FORWARD_ENV": "LAKEHOUSE_SALES_CUTOFF_CRON",
+            "LAKEHOUSE_SALES_CUTOFF_CRON": "0 3 * * *",
+        }
+    )
+    assert settings.launcher_config()["env_variables"] == {
+        "LAKEHOUSE_DEPLOYMENT": "databricks",
+        "LAKEHOUSE_CATALOG": "lakehouse",
+        "LAKEHOUSE_ERP_TIMEZONE": "Europe/Berlin",
+        "MSSQL_SERVER": "erp.example.com",
+        "MSSQL_DATABASE": "erp",
+        "LAKEHOUSE_SALES_CUTOFF_CRON": "0 3 * * *",
+    }
+    assert "never-plain" not in json.dumps(settings.launcher_config())
+
+
+def test_secret_looking_variables_are_refused_as_plain_env():
+    with pytest.raises(DatabricksSettingsError, match="MSSQL_CLIENT_SECRET.*LAKEHOUSE_DATABRICKS_SECRETS"):
+        DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "t", "LAKEHOUSE_DATABRICKS_FORWARD_ENV": "MSSQL_CLIENT_SECRET"})
+
+
+def test_the_launcher_waits_a_little_longer_than_databricks_lets_the_run_last():
+    config = DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_RUN_TIMEOUT_SECONDS": "1800"}).launcher_config()
+    assert config["run_config"]["timeout_seconds"] == 1800
+    assert config["max_completion_wait_time_seconds"] == 2100
+
+
+def test_only_the_code_packages_are_uploaded(tmp_path):
+    copy_code_packages(["mssql_lakehouse"], tmp_path)
+    assert (tmp_path / "mssql_lakehouse" / "definitions.py").exists()
+    assert not list(tmp_path.rglob("__pycache__"))
+    assert [p.name for p in tmp_path.iterdir()] == ["mssql_lakehouse"]
+
+
+def test_the_launcher_config_is_accepted_by_the_launcher_resource():
+    settings = DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "t"})
+    from mssql_lakehouse.resources.databricks import databricks_step_launcher
+
+    launcher = databricks_step_launcher(settings)
+    assert isinstance(launcher, dg.ResourceDefinition)
+
+
+def test_on_the_cluster_the_definitions_need_no_workspace_settings(monkeypatch):
+    for name in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "LAKEHOUSE_CATALOG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
+    monkeypatch.setenv("LAKEHOUSE_TABLES_ROOT", "/Volumes/lakehouse/tables")
+    resources = resources_for(Deployment.DATABRICKS)
+    assert resources["io_manager"].tables_root == "/Volumes/lakehouse/tables"
+    assert resources["tables"].tables_root == "/Volumes/lakehouse/tables"
 
 
 @pytest.mark.parametrize(
@@ -67,6 +150,8 @@ def test_cluster_libraries_are_pinned_to_the_versions_running_here():
         ({"DATABRICKS_HOST": "h", "LAKEHOUSE_CATALOG": "c"}, "DATABRICKS_TOKEN"),
         ({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_NUM_WORKERS": "many"}, "DATABRICKS_NUM_WORKERS"),
         ({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_STAGING_PREFIX": "staging"}, "absolute"),
+        ({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_POLL_INTERVAL_SECONDS": "soon"}, "DATABRICKS_POLL_INTERVAL_SECONDS"),
+        ({"DATABRICKS_HOST": "h", "DATABRICKS_TOKEN": "t"}, "LAKEHOUSE_CATALOG"),
     ],
 )
 def test_bad_settings_fail_with_the_setting_named(env, message):
