@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import import_module, metadata
@@ -32,6 +33,8 @@ import dagster as dg
 from dagster_databricks import databricks_pyspark_step_launcher
 from dagster_databricks.databricks import DatabricksError
 from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
+
+from mssql_lakehouse.settings import project_root
 
 DEFAULT_SECRETS = "MSSQL_PASSWORD=lakehouse/mssql-password"
 DEFAULT_CODE_PACKAGES = "mssql_lakehouse"
@@ -125,9 +128,7 @@ def cluster_libraries(extra: Sequence[str] = ()) -> list[dict[str, Any]]:
     match exactly; what the Databricks runtime provides (Spark, Delta) is not installed again.
     """
     libraries = []
-    for requirement in metadata.requires("mssql_lakehouse") or []:
-        if "extra ==" in requirement:
-            continue
+    for requirement in _runtime_requirements():
         name = re.split(r"[\s;<>=!~\[]", requirement, maxsplit=1)[0]
         if _normalise(name) in PROVIDED_BY_RUNTIME:
             continue
@@ -135,6 +136,17 @@ def cluster_libraries(extra: Sequence[str] = ()) -> list[dict[str, Any]]:
         package = f"{name}{extras.group(0) if extras else ''}=={metadata.version(name)}"
         libraries.append({"pypi": {"package": package}})
     return libraries + [{"pypi": {"package": spec}} for spec in extra]
+
+
+def _runtime_requirements() -> list[str]:
+    """The project's dependencies: from pyproject.toml in a checkout (an editable install's
+    metadata goes stale when dependencies change), else from the installed package's metadata."""
+    pyproject = project_root() / "pyproject.toml"
+    if pyproject.exists():
+        project = tomllib.loads(pyproject.read_text()).get("project", {})
+        if project.get("name") == "mssql_lakehouse":
+            return list(project.get("dependencies", []))
+    return [r for r in metadata.requires("mssql_lakehouse") or [] if "extra ==" not in r]
 
 
 def _normalise(name: str) -> str:

@@ -26,6 +26,7 @@ from mssql_lakehouse.demo_erp import seed
 from mssql_lakehouse.resources.deployment import resources_for
 from mssql_lakehouse.settings import Deployment, project_root
 from mssql_lakehouse_tests.databricks.conftest import SQL_SERVER_PASSWORD
+from mssql_lakehouse_tests.databricks.workspace_standin import KNOWN_CLUSTER
 
 pytestmark = pytest.mark.databricks_standin
 
@@ -51,6 +52,10 @@ def _failure_text(events: list[dg.EventLogEntry]) -> str:
     return "\n".join(error.to_string() for error in _errors(events))
 
 
+def _submitted_tasks(standin) -> list[dict]:
+    return [r["body"]["tasks"][0] for r in standin.requests if r["path"] == "/api/2.2/jobs/runs/submit"]
+
+
 def _expected_order_ids(demo_dir: Path, day: dt.date) -> list[int]:
     """Straight from the ERP: the orders last modified that day (deleted ones are gone from it)."""
     with duckdb.connect(str(demo_dir / "erp.duckdb"), read_only=True) as con:
@@ -71,6 +76,10 @@ def test_a_partition_of_silver_sales_orders_runs_on_the_cluster_and_writes_its_d
     assert run.is_success, _failure_text(events)
     standin = databricks.standin
     assert [r.result for r in standin.runs.values()] == ["SUCCESS", "SUCCESS"]
+    # Each step got a new job cluster in a Unity Catalog access mode, with pinned libraries.
+    for task in _submitted_tasks(standin):
+        assert task["new_cluster"]["data_security_mode"] == "SINGLE_USER"
+        assert all("==" in library["pypi"]["package"] for library in task["libraries"])
     # The launcher shipped our packages, not the checkout: the cluster imported them from code.zip.
     code_zip = next(standin.dbfs_root.rglob("code.zip"))
     names = zipfile.ZipFile(code_zip).namelist()
@@ -106,10 +115,12 @@ def test_a_partition_of_silver_sales_orders_runs_on_the_cluster_and_writes_its_d
     assert metadata["dagster/row_count"].value == ordered_that_day  # the rows of the partition (by order date)
 
 
-def test_an_exception_in_the_remote_step_fails_the_run_with_its_type_message_and_remote_traceback(databricks):
+def test_an_exception_in_the_remote_step_fails_the_run_with_its_type_message_and_remote_traceback(databricks, monkeypatch):
+    monkeypatch.setenv("DATABRICKS_CLUSTER_ID", KNOWN_CLUSTER)  # this time on an existing cluster
     run, events = databricks.run("standin_probes", [dg.AssetKey("failing_step")])
 
     assert not run.is_success
+    assert _submitted_tasks(databricks.standin)[0]["existing_cluster_id"] == KNOWN_CLUSTER
     assert databricks.standin.runs[1].result == "SUCCESS"  # Dagster reported the failure; the cluster job itself ran
     remote = next(e for e in _errors(events) if e.cls_name == "RemoteStepFailure")
     assert "order 43659 has no customer (raised on 17.3 (stand-in))" in remote.message

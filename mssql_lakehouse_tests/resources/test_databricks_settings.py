@@ -69,6 +69,7 @@ def test_cluster_libraries_are_pinned_to_the_versions_running_here():
     assert f"dagster=={metadata.version('dagster')}" in packages
     assert all("==" in p for p in packages)
     assert "openpyxl==3.1.5" in packages
+    assert f"deltalake[pyarrow]=={metadata.version('deltalake')}" in packages  # with its extras
     # The runtime brings Spark and Delta; a second pyspark on the cluster breaks it.
     assert not [p for p in packages if p.startswith(("pyspark", "delta-spark", "dagster-webserver"))]
 
