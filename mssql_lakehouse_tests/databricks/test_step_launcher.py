@@ -160,6 +160,8 @@ def test_secrets_reach_the_cluster_as_environment_variables_and_are_recorded_now
     assert report["env_sha256"]["MSSQL_PASSWORD"] == hashlib.sha256(SQL_SERVER_PASSWORD.encode()).hexdigest()
     # The secret scope was read by the cluster, under its own credential.
     assert {"method": "GET", "path": "/api/2.0/secrets/get", "query": {"scope": "lakehouse", "key": "mssql-password"}, "body": {}} in databricks.standin.requests
+    # The driver's stdout came back through DBFS: it names the variable and the scope, not the value.
+    assert any("Exporting MSSQL_PASSWORD from Databricks secret mssql-password, scope lakehouse" in e.user_message for e in events)
     recorded = _everything_recorded(databricks, events, run)
     assert SQL_SERVER_PASSWORD not in recorded
     assert databricks.token not in recorded
