@@ -114,7 +114,12 @@ def run_alerts_uri() -> str:
     return os.environ.get("LAKEHOUSE_RUN_ALERTS_URI", str(default))
 
 
-DEFAULT_DR_TABLES = ("bronze/inventory_snapshots", "silver/inventory", "gold/inventory_position")
+DEFAULT_DR_TABLES = (
+    "bronze/inventory_snapshots",
+    "bronze/inventory_rejected_files",
+    "silver/inventory",
+    "gold/inventory_position",
+)
 _DR_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*/[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -51,13 +51,21 @@ def catalog_divergence(spark: SparkSession, source: DeltaLocation, target: Delta
     if not target.exists(spark):
         return None
     latest = target.delta_table(spark).history(1).select("version", "operation").collect()[0]
-    if latest["operation"] == "CLONE":
-        return None
-    cloned_from = last_clone(spark, source)
-    if cloned_from and cloned_from[0] == latest["version"] and target.table in cloned_from[1]:
+    return clone_divergence(target, int(latest["version"]), latest["operation"], last_clone(spark, source))
+
+
+def clone_divergence(
+    target: DeltaLocation, version: int, operation: str, source_cloned_from: tuple[int, str] | None
+) -> str | None:
+    """Whether replacing the target by a clone would lose commits of its own (None: it would not)."""
+    if operation == "CLONE":
+        return None  # a replica nobody wrote to
+    target_name = f"{target.catalog}.{target.layer}.{target.table}"
+    if source_cloned_from and source_cloned_from[0] == version and (
+        source_cloned_from[1].replace("`", "").endswith(target_name)
+    ):
         return None  # the source took over from exactly this version: nothing here is missing there
-    return (f"{target.uri} has its own commits up to version {latest['version']} ({latest['operation']}) "
-            f"that {source.uri} does not reflect")
+    return f"{target.uri} has its own commits up to version {version} ({operation}) that the source does not reflect"
 
 
 def replicate_catalog_table(

@@ -17,6 +17,12 @@ When the source's log no longer has commit ``r+1`` (log cleanup after a long
 outage), the copy starts from the newest checkpoint that the remaining commits
 follow, and copies the files live at that checkpoint instead.
 
+What the source deletes is deleted from the replica once it has caught up: data
+files the source's VACUUM removed, and log files older than the source's oldest
+(its log cleanup). The replica keeps the same time-travel reach as the source and
+does not grow without bound; nobody needs to VACUUM it (doing so with Spark would
+add commits of its own and make it diverge).
+
 A replica that has a commit the source lacks (a different commit ``r``, or a
 version beyond the source's) has diverged: someone wrote to it. Replicating over
 it would lose those writes, so it is refused unless forced; forced, the diverged
@@ -76,6 +82,8 @@ class TableReplication:
     log_bytes_copied: int = 0
     data_files_already_present: int = 0
     skipped_vacuumed_files: int = 0
+    files_pruned: int = 0
+    bytes_pruned: int = 0
     external_files: int = 0
     diverged_moved_to: str | None = None
     seconds: float = 0.0
@@ -124,6 +132,7 @@ def replicate_table(
     if r < s:
         _copy_versions(src, dst, r, s, result)
         result.status = "copied"
+    _prune(source, target, result)
     result.seconds = time.monotonic() - started
     return result
 
@@ -206,6 +215,45 @@ def _copy_versions(src: DeltaLog, dst: DeltaLog, r: int, s: int, result: TableRe
     result.versions_copied = [*([checkpoint] if checkpoint is not None else []), *versions]
 
 
+def _prune(source: Path, target: Path, result: TableReplication) -> None:
+    """Delete from the replica what the source deleted (VACUUM, log cleanup); the replica is at its version."""
+    # The replica is listed first: its files all came from the source, so one the source's
+    # later listing lacks was deleted there, never one still being written.
+    replica_files = _data_files(target)
+    replica_log = list_log(target)
+    source_files = _data_files(source)
+    source_log = list_log(source)
+    for rel in sorted(replica_files - source_files):
+        path = target / rel
+        result.bytes_pruned += path.stat().st_size
+        path.unlink()
+        result.files_pruned += 1
+    oldest = min([*source_log.commits, *source_log.checkpoints], default=0)
+    kept = {p.name for p in source_log.log_dir.iterdir()} if source_log.log_dir.is_dir() else set()
+    old_log = [
+        *(p for v, p in replica_log.commits.items() if v < oldest),
+        *(p for v, p in replica_log.checksums.items() if v < oldest),
+        *(p for v, parts in replica_log.checkpoints.items() if v < oldest for p in parts),
+        *(p for (_, b), p in replica_log.compactions.items() if b < oldest),
+    ]
+    for path in sorted(old_log):
+        if path.name not in kept:
+            result.bytes_pruned += path.stat().st_size
+            path.unlink()
+            result.files_pruned += 1
+
+
+def _data_files(table: Path) -> set[str]:
+    """Data, change-data and deletion-vector files of a table: everything but its log and hidden files."""
+    if not table.is_dir():
+        return set()
+    return {
+        str(p.relative_to(table))
+        for p in table.rglob("*")
+        if p.is_file() and p.relative_to(table).parts[0] != LOG_DIR and not p.name.startswith(".")
+    }
+
+
 def _bridging_checkpoint(src: DeltaLog, r: int, s: int) -> int:
     """The newest checkpoint after the replica's version that the source's remaining commits follow."""
     for c in sorted((c for c in src.checkpoints if r < c <= s), reverse=True):
@@ -242,7 +290,6 @@ def _aside_path(target: Path) -> Path:
 
 
 __all__ = [
-    "LOG_DIR",
     "ReplicaDivergedError",
     "ReplicationGapError",
     "TableReplication",

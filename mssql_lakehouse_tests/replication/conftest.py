@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
+from mssql_lakehouse.replication.delta_log import ReferencedFiles, list_log, read_json_actions
 from mssql_lakehouse_tests.sales.conftest import Lakehouse, make_lakehouse  # noqa: F401 - the fixture is reused
 
 
@@ -16,6 +17,14 @@ def table_files(table: Path) -> set[str]:
         for p in table.rglob("*")
         if p.is_file() and "_delta_log" not in p.parts and not p.name.startswith(".")
     }
+
+
+def referenced_files(table: Path) -> set[str]:
+    """The files the table's commits add (data, change data, deletion vectors) that exist."""
+    log, referenced = list_log(table), ReferencedFiles()
+    for version in sorted(log.commits):
+        referenced.collect(read_json_actions(log.commits[version]))
+    return {f for f in referenced.added if (table / f).exists()}
 
 
 def rows(spark: SparkSession, table: Path, *, version: int | None = None, drop: tuple[str, ...] = ()) -> list[tuple]:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from mssql_lakehouse.assets import dr
 from mssql_lakehouse.io.delta_tables import DeltaLocation
-from mssql_lakehouse.replication import ReplicaDivergedError, replicate_table
+from mssql_lakehouse.replication import DrReplication, ReplicaDivergedError, replicate_table
 from mssql_lakehouse.replication.compare import compare_replica
 from mssql_lakehouse.replication.delta_log import LOG_DIR, deletion_vector_path, list_log
+from mssql_lakehouse.resources.spark import SparkResource
 from mssql_lakehouse_tests.replication.conftest import history, rows, table_files
 
 SCHEMA = "order_id INT, day DATE, sku STRING, qty INT"
@@ -89,6 +92,16 @@ def test_replica_equals_source_and_the_next_pass_copies_only_new_files(spark, tm
     assert lagging.content_equal, "the replica still equals the source at the version it replicated"
     assert lagging.versions_behind == 1 and lagging.seconds_behind > 0
 
+    # The source's VACUUM is mirrored: the replica drops the files the source dropped.
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        DeltaTable.forPath(spark, str(source)).vacuum(0)
+    finally:
+        spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
+    vacuumed = replicate_table(source, replica, name="silver/orders")
+    assert vacuumed.files_pruned > 0 and table_files(replica) == table_files(source)
+    assert rows(spark, replica) == rows(spark, source)
+
 
 def test_a_diverged_replica_is_refused_unless_forced_and_then_kept_aside(spark, tmp_path):
     source, replica = tmp_path / "primary" / "gold" / "t", tmp_path / "dr" / "gold" / "t"
@@ -113,24 +126,62 @@ def test_a_diverged_replica_is_refused_unless_forced_and_then_kept_aside(spark, 
         replicate_table(source, replica)  # same data, but a different commit: still refused
 
 
-def test_a_source_whose_early_log_was_cleaned_up_is_copied_from_its_checkpoint(spark, tmp_path):
+def test_the_source_log_cleanup_is_mirrored_and_a_new_replica_starts_from_the_checkpoint(spark, tmp_path):
     source, replica = tmp_path / "primary" / "bronze" / "t", tmp_path / "dr" / "bronze" / "t"
     create_table(spark, source)
     for day in ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"):  # v1..v4, checkpoint at v3
         orders(spark, range(3), day).write.format("delta").mode("append").save(str(source))
+    replicate_table(source, replica)
     log = list_log(source)
-    for v in (0, 1, 2):  # what Delta's log cleanup removes once the checkpoint exists
-        log.commits[v].unlink()
-        if v in log.checksums:
-            log.checksums[v].unlink()
+    cleaned = [log.commits[v] for v in (0, 1, 2)] + [log.checksums[v] for v in (0, 1, 2) if v in log.checksums]
+    for path in cleaned:  # what Delta's log cleanup removes once the checkpoint exists
+        path.unlink()
 
-    result = replicate_table(source, replica)
-
-    assert result.started_from_checkpoint == 3 and result.versions_copied == [3, 4]
+    mirrored = replicate_table(source, replica)
+    assert mirrored.files_pruned == len(cleaned) and sorted(list_log(replica).commits) == [3, 4]
     assert rows(spark, replica) == rows(spark, source)
-    assert result.data_files_copied == len(table_files(source))
+
+    fresh = replicate_table(source, tmp_path / "dr2" / "bronze" / "t")
+
+    assert fresh.started_from_checkpoint == 3 and fresh.versions_copied == [3, 4]
+    assert rows(spark, tmp_path / "dr2" / "bronze" / "t") == rows(spark, source)
+    assert fresh.data_files_copied == len(table_files(source))
+
+
+def test_a_table_not_created_yet_is_skipped(tmp_path):
+    result = replicate_table(tmp_path / "primary" / "silver" / "inventory", tmp_path / "dr" / "silver" / "inventory")
+    assert result.status == "source_missing" and not (tmp_path / "dr").exists()
 
 
 def test_deletion_vector_file_names_decode_from_z85():
     # The protocol's example: a UUID-relative DV with the prefix "ab".
     assert deletion_vector_path("ab^-aqEH.-t@S}K{vb[*k^") == "ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin"
+
+
+def test_the_asset_refuses_a_diverged_table_and_replicates_it_when_forced(spark, tmp_path):
+    primary, standby = tmp_path / "primary", tmp_path / "dr"
+    source, replica = primary / "silver" / "inventory", standby / "silver" / "inventory"
+    orders(spark, range(3), "2026-11-01").write.format("delta").save(str(source))
+    replicate_table(source, replica)
+    orders(spark, range(3, 4), "2026-11-01").write.format("delta").mode("append").save(str(replica))
+    resources = {
+        "spark": SparkResource(),
+        "step_launcher": dg.ResourceDefinition.none_resource(),
+        "dr_replication": DrReplication(
+            tables=["silver/inventory", "gold/inventory_position"], source_root=str(primary), target_root=str(standby)
+        ),
+    }
+
+    refused = dg.materialize([dr.replication], resources=resources, raise_on_error=False)
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.is_step_failure).step_failure_data.user_failure_data
+    assert "silver/inventory" in failure.description and "force" in failure.description
+
+    config = {"ops": {"dr__replication": {"config": {"force": True}}}}
+    forced = dg.materialize([dr.replication], resources=resources, run_config=config)
+    metadata = forced.asset_materializations_for_node("dr__replication")[0].metadata
+    assert metadata["tables_replicated"].value == 1 and metadata["versions_copied"].value == 1
+    tables = {t["table"]: t for t in metadata["tables"].value}
+    assert tables["gold/inventory_position"]["status"] == "source_missing"
+    assert tables["silver/inventory"]["diverged_moved_to"].startswith(str(standby / "_diverged"))
+    assert rows(spark, replica) == rows(spark, source)

@@ -4,13 +4,15 @@ import pytest
 
 from mssql_lakehouse.io.delta_tables import DeltaLocation
 from mssql_lakehouse.replication import dr_resources
-from mssql_lakehouse.replication.databricks import deep_clone_sql
+from mssql_lakehouse.replication.databricks import clone_divergence, deep_clone_sql
 from mssql_lakehouse.settings import Deployment, dr_tables
 
 
 def test_dr_tables_default_to_inventory_and_accept_only_identifiers(monkeypatch):
     monkeypatch.delenv("LAKEHOUSE_DR_TABLES", raising=False)
-    assert dr_tables() == ["bronze/inventory_snapshots", "silver/inventory", "gold/inventory_position"]
+    assert dr_tables() == [
+        "bronze/inventory_snapshots", "bronze/inventory_rejected_files", "silver/inventory", "gold/inventory_position"
+    ]
     monkeypatch.setenv("LAKEHOUSE_DR_TABLES", "silver/sales_orders, gold/x,silver/sales_orders")
     assert dr_tables() == ["silver/sales_orders", "gold/x"]
     monkeypatch.setenv("LAKEHOUSE_DR_TABLES", "silver/x`; DROP TABLE y")
@@ -35,3 +37,12 @@ def test_databricks_fails_over_by_catalog_not_by_site(monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_ACTIVE_SITE", "secondary")
     with pytest.raises(ValueError, match="LAKEHOUSE_DR_CATALOG at the primary"):
         dr_resources(Deployment.DATABRICKS)
+
+
+def test_a_catalog_target_with_its_own_commits_is_diverged_unless_the_source_took_over_from_it():
+    primary = DeltaLocation("silver", "inventory", catalog="lakehouse_prod")
+    assert clone_divergence(primary, 7, "CLONE", None) is None
+    # Fail-back: the DR table was last cloned from the primary at the primary's current version.
+    assert clone_divergence(primary, 7, "MERGE", (7, "`lakehouse_prod`.`silver`.`inventory`")) is None
+    assert "version 8 (MERGE)" in clone_divergence(primary, 8, "MERGE", (7, "lakehouse_prod.silver.inventory"))
+    assert clone_divergence(primary, 7, "WRITE", (7, "lakehouse_other.silver.inventory")) is not None
