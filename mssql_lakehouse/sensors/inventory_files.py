@@ -39,7 +39,7 @@ def changed_folders(known_days: set[str], seen: dict[str, str]) -> dict[str, str
     name="inventory_file_arrival",
     job=inventory_job,
     minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests an inventory run for each (day, region) whose landing folder gained or changed files.",
 )
 def inventory_files_sensor(context: dg.SensorEvaluationContext):

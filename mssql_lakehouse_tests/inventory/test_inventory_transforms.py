@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import dagster as dg
 import pytest
 from pyspark.sql import functions as F
 
@@ -89,3 +90,29 @@ def test_csv_text_conforms_to_the_export_contract_and_bad_values_are_named(spark
 
     bad = raw.drop("rowguid").withColumn("Quantity", F.lit("many"))
     assert file_problems(bad) == ["missing column(s) rowguid", "1 value(s) of Quantity are not smallint"]
+
+
+def test_the_sales_alerts_asset_reads_the_days_inventory_positions_when_the_lakehouse_has_them(
+    spark, lakehouse_home, local_resources
+):
+    from mssql_lakehouse.assets.sales.gold import sku_alerts as sku_alerts_asset
+
+    alignment = spark.createDataFrame(
+        [(D, "BK-1", 10, 10, 0, 0.0, 0, 70, 70)],
+        "date date, sku string, actual_qty bigint, forecast_qty bigint, deviation_qty bigint, deviation_pct double,"
+        " rolling_7d_deviation_qty bigint, rolling_7d_actual_qty bigint, rolling_7d_forecast_qty bigint",
+    )
+    positions = spark.createDataFrame(
+        [(D, "amer", "BK-1", 0, None, True), (D - dt.timedelta(days=1), "amer", "BK-1", 0, None, True)],
+        "position_date date, region string, sku string, on_hand bigint, days_of_cover double, stock_out_risk boolean",
+    )
+
+    def alerts() -> list:
+        with dg.build_asset_context(partition_key=D.isoformat(), resources=local_resources) as context:
+            output = next(iter(sku_alerts_asset(context, alignment)))
+            return output.value.collect()
+
+    assert alerts() == []  # no inventory in this lakehouse yet
+    positions.write.format("delta").save(str(lakehouse_home / "tables" / "gold" / "inventory_position"))
+    (alert,) = alerts()
+    assert (alert.alert_date, alert.alert_type, alert.severity) == (D, "stock_out_risk", "high")
