@@ -84,7 +84,11 @@ def compare_replica(
     except Exception as error:  # noqa: BLE001 - the version may be gone (vacuum, log cleanup)
         state.note = f"source version {replicated_version} is not readable any more: {type(error).__name__}"
         return state
-    actual = fingerprint(replica.read(spark))
+    try:
+        actual = fingerprint(replica.read(spark))
+    except Exception as error:  # noqa: BLE001 - e.g. a data file missing from the replica
+        state.note = f"the replica is not readable: {type(error).__name__}: {str(error)[:200]}"
+        return state
     state.source_rows, state.replica_rows = expected.rows, actual.rows
     state.content_equal = expected == actual
     if not state.content_equal:

@@ -1,4 +1,4 @@
-"""Delta tables written directly with Spark, and the sales lakehouse factory for failover runs."""
+"""Helpers to inspect Delta tables on both sites, and the inventory lakehouse factory for failover runs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from mssql_lakehouse.replication.delta_log import ReferencedFiles, list_log, read_json_actions
-from mssql_lakehouse_tests.sales.conftest import Lakehouse, make_lakehouse  # noqa: F401 - the fixture is reused
+from mssql_lakehouse_tests.inventory.conftest import make_lakehouse  # noqa: F401 - the fixture is reused
 
 
 def table_files(table: Path) -> set[str]:

@@ -1,34 +1,38 @@
-"""Failover end to end with the sales slice: replicate, fail over, run the next day on the replica, fail back.
+"""Failover end to end with the inventory slice: replicate, fail over, run the next day on the replica, fail back.
 
-The inventory assets are not in the code location yet, so the DR tables here are sales
-tables (``LAKEHOUSE_DR_TABLES``); replication itself does not depend on which tables.
+The DR tables are the defaults (the four inventory tables). Two regions' exports of two days
+land on the primary and are replicated; with ``LAKEHOUSE_ACTIVE_SITE=secondary`` the same
+definitions ingest day 3 on the replica and replay it; replication then runs back.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import dagster as dg
 import pytest
 
 from mssql_lakehouse.assets import dr
-from mssql_lakehouse.assets.sales import bronze, gold, silver
+from mssql_lakehouse.assets.inventory import bronze, gold, silver
+from mssql_lakehouse.checks import inventory as inventory_checks
 from mssql_lakehouse.checks import replication as replication_checks
-from mssql_lakehouse.checks import sales as sales_checks
-from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
 from mssql_lakehouse.replication import dr_resources
 from mssql_lakehouse.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.schedules.replication import dr_replication_job, dr_replication_schedule
-from mssql_lakehouse.settings import Deployment, LocalPaths, Site
+from mssql_lakehouse.sensors.inventory_files import inventory_job
+from mssql_lakehouse.settings import DEFAULT_DR_TABLES, Deployment, LocalPaths, Site
+from mssql_lakehouse_tests.inventory.conftest import FIRST_DAY, REGIONS, key
 from mssql_lakehouse_tests.replication.conftest import referenced_files, rows
 
-DR_TABLES = ["bronze/sales_order_header", "silver/sales_orders", "silver/sales_order_lines", "gold/daily_sku_sales"]
+DAYS = [FIRST_DAY + dt.timedelta(days=i) for i in range(3)]
 
 
 def definitions() -> dg.Definitions:
-    """The sales slice and the DR pieces, with the resources of the site now active."""
+    """The inventory slice and the DR pieces, with the resources of the site now active."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([bronze, silver, gold, dr]),
-        asset_checks=dg.load_asset_checks_from_modules([sales_checks, replication_checks]),
-        jobs=[sales_nightly_job, sales_gold_refresh_job, dr_replication_job],
+        asset_checks=dg.load_asset_checks_from_modules([inventory_checks, replication_checks]),
+        jobs=[inventory_job, dr_replication_job],
         schedules=[dr_replication_schedule()],
         resources={**resources_for(Deployment.LOCAL), **dr_resources(Deployment.LOCAL)},
         executor=executor_for(Deployment.LOCAL),
@@ -37,39 +41,37 @@ def definitions() -> dg.Definitions:
 
 def snapshot(lh, site: Site) -> dict[str, list[tuple]]:
     root = LocalPaths(lh.home).site_tables_root(site)
-    return {t: rows(lh.spark, root / t, drop=("_extracted_at",)) for t in DR_TABLES}
+    return {t: rows(lh.spark, root / t) for t in DEFAULT_DR_TABLES}
 
 
 def files(lh, site: Site) -> set[str]:
     """The files the tables' logs reference (a write can leave an unreferenced file; it is not replicated)."""
     root = LocalPaths(lh.home).site_tables_root(site)
-    return {f"{t}/{f}" for t in DR_TABLES for f in referenced_files(root / t)}
+    return {f"{t}/{f}" for t in DEFAULT_DR_TABLES for f in referenced_files(root / t)}
 
 
-def replicate(lh) -> dg.ExecuteInProcessResult:
+def replicate(lh) -> dict[str, int]:
     result = lh.defs.resolve_job_def("dr_replication").execute_in_process(instance=lh.instance, raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["replica_matches_source"].passed, checks["replica_matches_source"].metadata
     assert checks["replication_lag"].passed
-    return result
-
-
-def copied(result: dg.ExecuteInProcessResult) -> dict[str, int]:
     metadata = result.asset_materializations_for_node("dr__replication")[0].metadata
     return {k: metadata[k].value for k in ("versions_copied", "data_files_copied", "data_bytes_copied")}
 
 
 def test_fail_over_run_the_next_day_on_the_replica_replay_it_and_fail_back(make_lakehouse, monkeypatch):
-    monkeypatch.setenv("LAKEHOUSE_DR_TABLES", ",".join(DR_TABLES))
-    monkeypatch.delenv("DR_LAKEHOUSE_ROOT", raising=False)
-    monkeypatch.delenv("LAKEHOUSE_ACTIVE_SITE", raising=False)
+    for variable in ("LAKEHOUSE_DR_TABLES", "DR_LAKEHOUSE_ROOT", "LAKEHOUSE_ACTIVE_SITE"):
+        monkeypatch.delenv(variable, raising=False)
     lh = make_lakehouse("failover")
     lh.defs = definitions()
-    lh.seed(3)
-    lh.run("2026-11-01", "2026-11-02")
+    lh.seed(days=3)
+    for day in DAYS[:2]:
+        for region in REGIONS:
+            lh.export(day, region)
+    lh.run(key(DAYS[0], REGIONS[0]), key(DAYS[1], REGIONS[-1]))
 
-    first = copied(replicate(lh))
+    first = replicate(lh)
     primary = snapshot(lh, Site.PRIMARY)
     assert snapshot(lh, Site.SECONDARY) == primary
     assert first["data_files_copied"] > 0
@@ -77,16 +79,19 @@ def test_fail_over_run_the_next_day_on_the_replica_replay_it_and_fail_back(make_
     # Failover: one setting; the same definitions now read and write the replica.
     monkeypatch.setenv("LAKEHOUSE_ACTIVE_SITE", "secondary")
     lh.defs = definitions()
-    lh.run("2026-11-03")
+    for region in REGIONS:
+        lh.export(DAYS[2], region)
+    day3 = (key(DAYS[2], REGIONS[0]), key(DAYS[2], REGIONS[-1]))
+    lh.run(*day3)
     after_next_day = snapshot(lh, Site.SECONDARY)
     assert after_next_day != primary
-    lh.run("2026-11-03")
+    lh.run(*day3)
     assert snapshot(lh, Site.SECONDARY) == after_next_day, "replaying the last day on the replica changes nothing"
     assert snapshot(lh, Site.PRIMARY) == primary, "the primary was not written during the failover"
 
     # Fail-back: the same job now copies the secondary's new commits to the primary, and only those.
     written_during_failover = files(lh, Site.SECONDARY) - files(lh, Site.PRIMARY)
-    back = copied(replicate(lh))
+    back = replicate(lh)
     assert snapshot(lh, Site.PRIMARY) == after_next_day
     assert back["data_files_copied"] == len(written_during_failover) > 0
     assert files(lh, Site.PRIMARY) == files(lh, Site.SECONDARY)

@@ -102,6 +102,11 @@ def test_replica_equals_source_and_the_next_pass_copies_only_new_files(spark, tm
     assert vacuumed.files_pruned > 0 and table_files(replica) == table_files(source)
     assert rows(spark, replica) == rows(spark, source)
 
+    # A replica damaged behind replication's back is reported by the check, not silently passed.
+    (replica / sorted(f for f in table_files(replica) if f.endswith(".parquet"))[0]).unlink()
+    damaged = compare_replica(spark, "silver/orders", location(source), location(replica), list_log(replica).version)
+    assert not damaged.matches and damaged.note.startswith("the replica is not readable")
+
 
 def test_a_diverged_replica_is_refused_unless_forced_and_then_kept_aside(spark, tmp_path):
     source, replica = tmp_path / "primary" / "gold" / "t", tmp_path / "dr" / "gold" / "t"
