@@ -192,7 +192,8 @@ def _copy_versions(src: DeltaLog, dst: DeltaLog, r: int, s: int, result: TableRe
     # 2. The log: sidecars, a bridging checkpoint, then each commit with its checksum and checkpoint.
     log_files = [src.log_dir / SIDECARS_DIR / name for name in sidecars]
     if checkpoint is not None:
-        log_files += [*([src.commits[checkpoint]] if checkpoint in src.commits else []), *src.checkpoints[checkpoint]]
+        # The checkpoint before its commit: a reader must not find the commit after a gap without it.
+        log_files += [*src.checkpoints[checkpoint], *([src.commits[checkpoint]] if checkpoint in src.commits else [])]
     for v in versions:
         log_files += [src.commits[v], *([src.checksums[v]] if v in src.checksums else []), *src.checkpoints.get(v, [])]
     log_files += [p for (a, b), p in sorted(src.compactions.items()) if first <= a and b <= s]
