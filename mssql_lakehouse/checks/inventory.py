@@ -50,7 +50,7 @@ def inventory_integrity(context: dg.AssetCheckExecutionContext):
     description="Each region's latest position equals silver's current on-hand, per product.",
 )
 def latest_position_matches_silver(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    silver = _read(context, INVENTORY).groupBy("region", "product_id").agg(F.sum("quantity").cast("bigint").alias("on_hand"))
+    silver = _read(context, INVENTORY).where("NOT is_removed").groupBy("region", "product_id").agg(F.sum("quantity").cast("bigint").alias("on_hand"))
     positions = _read(context, POSITION)
     latest = positions.groupBy("region").agg(F.max("position_date").alias("position_date"))
     gold = positions.join(latest, ["region", "position_date"]).select("region", "product_id", "on_hand")

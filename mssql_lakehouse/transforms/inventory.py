@@ -116,9 +116,42 @@ def snapshot_rows(bronze: DataFrame) -> DataFrame:
     )
 
 
-def current_inventory(bronze: DataFrame) -> DataFrame:
-    """One row per (region, product, location): the newest version among the given snapshots."""
-    return latest_per_key(snapshot_rows(bronze), INVENTORY_KEYS, SNAPSHOT_ORDER)
+def removals(rows: DataFrame, known_keys: DataFrame, incomplete: DataFrame) -> DataFrame:
+    """Tombstones: a known key missing from a complete snapshot of its region was removed at the source.
+
+    ``rows`` are snapshot rows, ``known_keys`` the keys silver holds, ``incomplete`` the
+    (region, snapshot_date) whose snapshot lost a rejected file: a key missing there may just be
+    in that file, so no tombstone comes from it. A tombstone is dated by its snapshot, so it
+    loses to a newer row of the key and wins over an older one.
+    """
+    snapshots = rows.groupBy("region", "snapshot_date").agg(F.max("snapshot_time").alias("snapshot_time"))
+    complete = snapshots.join(incomplete.select("region", "snapshot_date"), ["region", "snapshot_date"], "left_anti")
+    keys = rows.select(*INVENTORY_KEYS).unionByName(known_keys.select(*INVENTORY_KEYS)).distinct()
+    present = rows.select(*INVENTORY_KEYS, "snapshot_date")
+    missing = keys.join(complete, "region").join(present, [*INVENTORY_KEYS, "snapshot_date"], "left_anti")
+    return missing.select(
+        *INVENTORY_KEYS,
+        F.lit(None).cast("string").alias("shelf"),
+        F.lit(None).cast("int").alias("bin"),
+        F.lit(0).alias("quantity"),
+        F.lit(None).cast("string").alias("row_guid"),
+        F.col("snapshot_time").alias("modified_date"),
+        "snapshot_time",
+        "snapshot_date",
+        F.lit(True).alias("is_removed"),
+    )
+
+
+def current_inventory(bronze: DataFrame, known_keys: DataFrame | None = None, incomplete: DataFrame | None = None) -> DataFrame:
+    """One row per (region, product, location): the newest version among the given snapshots.
+
+    With the ``known_keys`` of silver (and the ``incomplete`` snapshots), keys that complete
+    snapshots no longer list become tombstones (``is_removed``, quantity 0); see :func:`removals`.
+    """
+    rows = snapshot_rows(bronze).withColumn("is_removed", F.lit(False))
+    if known_keys is not None:
+        rows = rows.unionByName(removals(rows, known_keys, incomplete))
+    return latest_per_key(rows, INVENTORY_KEYS, SNAPSHOT_ORDER)
 
 
 def daily_snapshot(bronze: DataFrame) -> DataFrame:

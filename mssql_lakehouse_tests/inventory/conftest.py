@@ -73,7 +73,8 @@ class Lakehouse:
 
     def on_hand(self, region: str | None = None) -> dict[tuple, int]:
         rows = self.table("silver", "inventory").collect()
-        return {(r.region, r.product_id, r.location_id): r.quantity for r in rows if region in (None, r.region)}
+        live = [r for r in rows if region in (None, r.region) and not r.is_removed]
+        return {(r.region, r.product_id, r.location_id): r.quantity for r in live}
 
 
 def erp_on_hand(demo_dir: Path, region: str, day: dt.date) -> dict[tuple, int]:

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.transforms.inventory import conform, file_problems, inventory_position
+from mssql_lakehouse.transforms.inventory import conform, current_inventory, file_problems, inventory_position
 from mssql_lakehouse.transforms.sku_alerts import AlertThresholds, sku_alerts
 
 D = dt.date(2026, 11, 8)
@@ -116,3 +116,21 @@ def test_the_sales_alerts_asset_reads_the_days_inventory_positions_when_the_lake
     positions.write.format("delta").save(str(lakehouse_home / "tables" / "gold" / "inventory_position"))
     (alert,) = alerts()
     assert (alert.alert_date, alert.alert_type, alert.severity) == (D, "stock_out_risk", "high")
+
+
+def test_a_location_a_complete_snapshot_no_longer_lists_becomes_a_tombstone_an_older_snapshot_cannot_undo(spark, bronze):
+    day2 = bronze.where("NOT (ProductID = 2)").withColumn("_landing_date", F.lit(D + dt.timedelta(days=1))).withColumn(
+        "SnapshotTime", F.lit(SNAP + dt.timedelta(days=1))
+    )
+    known = spark.createDataFrame([("amer", 1, 10), ("amer", 1, 11), ("amer", 2, 10)], "region string, product_id int, location_id int")
+    nothing_rejected = spark.createDataFrame([], "region string, snapshot_date date")
+
+    # Day 1 (which still lists product 2) replayed together with day 2: day 2's tombstone is newer.
+    rows = {(r.product_id, r.location_id): r for r in current_inventory(bronze.unionByName(day2), known, nothing_rejected).collect()}
+    assert (rows[(2, 10)].is_removed, rows[(2, 10)].quantity, rows[(2, 10)].snapshot_date) == (True, 0, D + dt.timedelta(days=1))
+    assert not rows[(1, 10)].is_removed and rows[(1, 10)].quantity == 30
+
+    # A snapshot that lost a file to rejection removes nothing.
+    day2_incomplete = spark.createDataFrame([("amer", D + dt.timedelta(days=1))], "region string, snapshot_date date")
+    kept = {(r.product_id, r.location_id): r.is_removed for r in current_inventory(day2, known, day2_incomplete).collect()}
+    assert kept == {(1, 10): False, (1, 11): False}
