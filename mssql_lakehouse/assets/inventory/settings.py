@@ -3,7 +3,9 @@
 ``LAKEHOUSE_INVENTORY_REGIONS`` (comma-separated, default ``amer,emea,apac``) names the regions;
 each region's exports land in ``LAKEHOUSE_LANDING_ROOT_<REGION>`` (a folder or a cloud URI, so
 each region can have its own geo-redundant container), by default
-``$LAKEHOUSE_HOME/landing/inventory/<region>``, one folder per day ``<root>/<YYYY-MM-DD>/``.
+``$LAKEHOUSE_HOME/landing/inventory/<region>`` locally and the Unity Catalog volume
+``/Volumes/<LAKEHOUSE_CATALOG>/landing/inventory/<region>`` on Databricks; one folder per day,
+``<root>/<YYYY-MM-DD>/``.
 ``LAKEHOUSE_INVENTORY_MIN_DAYS_OF_COVER`` (default 3) is where stock-out risk starts.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 
 from mssql_lakehouse.demo_erp.schema import DEFAULT_REGIONS, validate_region
-from mssql_lakehouse.settings import LocalPaths
+from mssql_lakehouse.settings import Deployment, LocalPaths, current_deployment, running_on_databricks
 
 
 def inventory_regions() -> tuple[str, ...]:
@@ -29,6 +31,9 @@ def landing_root(region: str) -> str:
     configured = os.environ.get(f"LAKEHOUSE_LANDING_ROOT_{validate_region(region).upper()}")
     if configured:
         return configured.rstrip("/")
+    catalog = os.environ.get("LAKEHOUSE_CATALOG")
+    if catalog and (running_on_databricks() or current_deployment() is Deployment.DATABRICKS):
+        return f"/Volumes/{catalog}/landing/inventory/{region}"
     return str(LocalPaths.from_env().landing_root / "inventory" / region)
 
 
