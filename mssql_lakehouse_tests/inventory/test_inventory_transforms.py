@@ -134,3 +134,25 @@ def test_a_location_a_complete_snapshot_no_longer_lists_becomes_a_tombstone_an_o
     day2_incomplete = spark.createDataFrame([("amer", D + dt.timedelta(days=1))], "region string, snapshot_date date")
     kept = {(r.product_id, r.location_id): r.is_removed for r in current_inventory(day2, known, day2_incomplete).collect()}
     assert kept == {(1, 10): False, (1, 11): False}
+
+
+def test_the_position_asset_takes_skus_and_demand_from_the_sales_slice_when_the_lakehouse_has_them(
+    spark, bronze, lakehouse_home, local_resources
+):
+    from mssql_lakehouse.assets.inventory.gold import inventory_position as position_asset
+
+    tables = lakehouse_home / "tables"
+    spark.createDataFrame(
+        [(1, "BK-1", D - dt.timedelta(days=1)), (2, "BK-2", D - dt.timedelta(days=1)), (1, "OLD-1", D - dt.timedelta(days=9))],
+        "ProductID int, ProductNumber string, snapshot_date date",
+    ).write.format("delta").save(str(tables / "bronze" / "products"))
+    spark.createDataFrame(
+        [(D - dt.timedelta(days=i), "BK-1", 28) for i in range(7)], "order_date date, sku string, quantity bigint"
+    ).write.format("delta").save(str(tables / "gold" / "daily_sku_sales"))
+
+    with dg.build_asset_context(partition_key=f"{D}|amer", resources=local_resources) as context:
+        results = list(position_asset(context, bronze))
+    positions = {r.sku: r for r in results[0].value.collect()}
+    assert (positions["BK-1"].avg_daily_sales, positions["BK-1"].days_of_cover, positions["BK-1"].stock_out_risk) == (28.0, 1.5, True)
+    assert positions["BK-2"].stock_out_risk is True
+    assert all(r.passed for r in results[1:]), [(r.check_name, r.metadata) for r in results[1:] if not r.passed]
