@@ -3,6 +3,7 @@
 import dagster as dg
 
 from mssql_lakehouse.assets import customer_360 as customer_360_assets
+from mssql_lakehouse.assets import dr as dr_assets
 from mssql_lakehouse.assets.finance import bronze as finance_bronze
 from mssql_lakehouse.assets.finance import gold as finance_gold
 from mssql_lakehouse.assets.finance import silver as finance_silver
@@ -14,10 +15,12 @@ from mssql_lakehouse.assets.sales import gold as sales_gold
 from mssql_lakehouse.assets.sales import silver as sales_silver
 from mssql_lakehouse.checks import customer_360 as customer_360_checks
 from mssql_lakehouse.checks import inventory as inventory_checks
+from mssql_lakehouse.checks import replication as replication_checks
 from mssql_lakehouse.checks import sales as sales_checks
 from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
 from mssql_lakehouse.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.schedules.finance import finance_close_job, finance_close_schedule
+from mssql_lakehouse.schedules.replication import dr_replication_job, dr_replication_schedule
 from mssql_lakehouse.schedules.sales import sales_nightly_schedule
 from mssql_lakehouse.sensors.customer_changes import customer_changes_sensor
 from mssql_lakehouse.sensors.inventory_files import inventory_files_sensor, inventory_job
@@ -31,11 +34,12 @@ defs = dg.Definitions(
             customer_360_assets,
             finance_bronze, finance_silver, finance_gold,
             inventory_bronze, inventory_silver, inventory_gold,
+            dr_assets,
         ]
     ),
-    asset_checks=dg.load_asset_checks_from_modules([sales_checks, customer_360_checks, inventory_checks]),
-    jobs=[sales_nightly_job, sales_gold_refresh_job, finance_close_job, inventory_job],
-    schedules=[sales_nightly_schedule(), finance_close_schedule()],
+    asset_checks=dg.load_asset_checks_from_modules([sales_checks, customer_360_checks, inventory_checks, replication_checks]),
+    jobs=[sales_nightly_job, sales_gold_refresh_job, finance_close_job, inventory_job, dr_replication_job],
+    schedules=[sales_nightly_schedule(), finance_close_schedule(), dr_replication_schedule()],
     sensors=[
         sales_late_data_sensor,
         record_failed_runs,

@@ -933,7 +933,7 @@ def _stage_order_actions(con: duckdb.DuckDBPyConnection, D: str) -> None:
     )
     _run(
         con,
-        f"""
+        """
         INSERT INTO stg_soh BY NAME
         WITH lines AS (
             SELECT SalesOrderID,

@@ -52,8 +52,30 @@ FORWARDED_ENV = (
     "MSSQL_TENANT_ID",
     "MSSQL_ENCRYPT",
     "MSSQL_TRUST_SERVER_CERTIFICATE",
+    # The cluster rebuilds the definitions from its own environment: settings that shape
+    # partitions or what a step does must be the same on both sides.
+    "LAKEHOUSE_INVENTORY_REGIONS",
+    "LAKEHOUSE_INVENTORY_MIN_DAYS_OF_COVER",
+    "LAKEHOUSE_CDC_FEED",
+    "LAKEHOUSE_CDC_MAX_LAG_HOURS",
+    "LAKEHOUSE_DEBEZIUM_SOURCE",
+    "LAKEHOUSE_DEBEZIUM_PATH",
+    "LAKEHOUSE_DEBEZIUM_STORAGE",
+    "LAKEHOUSE_DEBEZIUM_TIME_PRECISION_MODE",
+    "LAKEHOUSE_DEBEZIUM_DECIMAL_HANDLING_MODE",
+    "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS",
+    "LAKEHOUSE_KAFKA_TOPIC",
+    "LAKEHOUSE_ARCHIVE_ROOT",
+    "LAKEHOUSE_AUDIT_RETENTION_DAYS",
+    "LAKEHOUSE_FINANCE_GRANTS",
+    "LAKEHOUSE_FINANCE_REVOKE_FROM",
+    "LAKEHOUSE_DR_TABLES",
+    "LAKEHOUSE_DR_CATALOG",
+    "LAKEHOUSE_RUN_ALERTS_URI",
 )
-SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY($|_)")
+# Per-region settings, forwarded by prefix.
+FORWARDED_ENV_PREFIXES = ("LAKEHOUSE_LANDING_ROOT_", "LAKEHOUSE_AUTOLOADER_ROOT_")
+SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|CONNECTION_STRING|(^|_)KEY($|_)")
 # The Databricks runtime ships Spark and Delta; installing its own pyspark breaks it. The UI is not needed.
 PROVIDED_BY_RUNTIME = frozenset({"pyspark", "delta-spark", "dagster-webserver"})
 
@@ -262,7 +284,8 @@ def _forwarded_env(env: Mapping[str, str], secret_names: set[str]) -> dict[str, 
             f"LAKEHOUSE_DATABRICKS_FORWARD_ENV would copy {', '.join(refused)} into plain run config;"
             " map secrets with LAKEHOUSE_DATABRICKS_SECRETS instead"
         )
-    return {n: env[n] for n in (*FORWARDED_ENV, *extra) if env.get(n) and n not in secret_names}
+    by_prefix = sorted(n for n in env if n.startswith(FORWARDED_ENV_PREFIXES))
+    return {n: env[n] for n in (*FORWARDED_ENV, *by_prefix, *extra) if env.get(n) and n not in secret_names}
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

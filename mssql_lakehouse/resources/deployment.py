@@ -11,6 +11,7 @@ from mssql_lakehouse.assets.customer_360 import CustomerCdcSettings
 from mssql_lakehouse.finance.settings import finance_resources
 from mssql_lakehouse.io.delta_io_manager import DeltaLakePySparkIOManager
 from mssql_lakehouse.io.tables_resource import LakehouseTables
+from mssql_lakehouse.replication import dr_resources
 from mssql_lakehouse.resources.alerts import SkuAlertSettings
 from mssql_lakehouse.resources.databricks import DatabricksSettings, DatabricksTables, databricks_step_launcher
 from mssql_lakehouse.resources.spark import SparkResource
@@ -34,6 +35,7 @@ def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
         "sku_alert_settings": SkuAlertSettings(),
         "customer_cdc": CustomerCdcSettings.from_env(),
         **finance_resources(deployment),
+        **dr_resources(deployment),
     }
     if deployment is Deployment.DATABRICKS:
         # On the cluster the step is already remote: it needs the tables, not the workspace settings.

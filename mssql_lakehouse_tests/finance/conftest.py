@@ -13,11 +13,9 @@ from pyspark.sql import DataFrame, SparkSession
 
 from mssql_lakehouse.assets.finance import bronze, gold, silver
 from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.finance.settings import finance_resources
 from mssql_lakehouse.io.delta_tables import DeltaLocation
-from mssql_lakehouse.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.schedules.finance import finance_close_job
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse_tests.isolated_lakehouse import isolated_lakehouses
 
 SCALE = 0.01
 
@@ -61,27 +59,12 @@ class FinanceLakehouse:
 
 @pytest.fixture(scope="module")
 def make_finance_lakehouse(spark, tmp_path_factory) -> Iterator:
-    created = []
-    with pytest.MonkeyPatch.context() as mp:
-
-        def make(name: str) -> FinanceLakehouse:
-            home = tmp_path_factory.mktemp(name)
-            mp.setenv("LAKEHOUSE_HOME", str(home))
-            for var in ("LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "MSSQL_SERVER", "LAKEHOUSE_ARCHIVE_ROOT",
-                        "LAKEHOUSE_FINANCE_GRANTS", "LAKEHOUSE_FINANCE_REVOKE_FROM", "LAKEHOUSE_CATALOG",
-                        "LAKEHOUSE_AUDIT_RETENTION_DAYS"):
-                mp.delenv(var, raising=False)
-            defs = dg.Definitions(
-                assets=dg.load_assets_from_modules([bronze, silver, gold]),
-                jobs=[finance_close_job],
-                resources={**resources_for(Deployment.LOCAL), **finance_resources(Deployment.LOCAL)},
-                executor=executor_for(Deployment.LOCAL),
-            )
-            (home / "dagster_home").mkdir()
-            instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
-            created.append(instance)
-            return FinanceLakehouse(home, defs, instance, spark)
-
+    with isolated_lakehouses(
+        tmp_path_factory,
+        lambda home, defs, instance: FinanceLakehouse(home, defs, instance, spark),
+        asset_modules=[bronze, silver, gold],
+        jobs=[finance_close_job],
+        also_unset=("LAKEHOUSE_ARCHIVE_ROOT", "LAKEHOUSE_FINANCE_GRANTS", "LAKEHOUSE_FINANCE_REVOKE_FROM",
+                    "LAKEHOUSE_CATALOG", "LAKEHOUSE_AUDIT_RETENTION_DAYS"),
+    ) as make:
         yield make
-    for instance in created:
-        instance.dispose()

@@ -16,9 +16,8 @@ from mssql_lakehouse.assets.inventory import bronze, gold, silver
 from mssql_lakehouse.checks import inventory as inventory_checks
 from mssql_lakehouse.demo_erp import inventory_path, seed
 from mssql_lakehouse.demo_erp.inventory_export import export_inventory
-from mssql_lakehouse.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.sensors.inventory_files import inventory_job
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse_tests.isolated_lakehouse import isolated_lakehouses
 
 SCALE = 0.01
 REGIONS = ["amer", "emea"]
@@ -94,26 +93,11 @@ def erp_on_hand(demo_dir: Path, region: str, day: dt.date) -> dict[tuple, int]:
 @pytest.fixture(scope="module")
 def make_lakehouse(spark, tmp_path_factory) -> Iterator:
     """Builds lakehouses with their own LAKEHOUSE_HOME, resources and persistent Dagster instance."""
-    created = []
-    with pytest.MonkeyPatch.context() as mp:
-
-        def make(name: str) -> Lakehouse:
-            home = tmp_path_factory.mktemp(name)
-            mp.setenv("LAKEHOUSE_HOME", str(home))
-            for variable in ("LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "MSSQL_SERVER"):
-                mp.delenv(variable, raising=False)
-            defs = dg.Definitions(
-                assets=dg.load_assets_from_modules([bronze, silver, gold]),
-                asset_checks=dg.load_asset_checks_from_modules([inventory_checks]),
-                jobs=[inventory_job],
-                resources=resources_for(Deployment.LOCAL),
-                executor=executor_for(Deployment.LOCAL),
-            )
-            (home / "dagster_home").mkdir()
-            instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
-            created.append(instance)
-            return Lakehouse(home, defs, instance, spark)
-
+    with isolated_lakehouses(
+        tmp_path_factory,
+        lambda home, defs, instance: Lakehouse(home, defs, instance, spark),
+        asset_modules=[bronze, silver, gold],
+        check_modules=[inventory_checks],
+        jobs=[inventory_job],
+    ) as make:
         yield make
-    for instance in created:
-        instance.dispose()

@@ -96,6 +96,10 @@ def test_the_cluster_gets_the_deployment_the_tables_and_the_source_location_as_p
             "LAKEHOUSE_ERP_TIMEZONE": "Europe/Berlin",
             "LAKEHOUSE_DATABRICKS_FORWARD_ENV": "LAKEHOUSE_SALES_CUTOFF_CRON",
             "LAKEHOUSE_SALES_CUTOFF_CRON": "0 3 * * *",
+            # Partition-shaping and per-region settings: the cluster must build the same partitions.
+            "LAKEHOUSE_INVENTORY_REGIONS": "amer,emea",
+            "LAKEHOUSE_LANDING_ROOT_EMEA": "abfss://landing@emea.dfs.core.windows.net/inventory",
+            "LAKEHOUSE_HOME": "/home/me/.lakehouse",
         }
     )
     assert settings.launcher_config()["env_variables"] == {
@@ -105,6 +109,8 @@ def test_the_cluster_gets_the_deployment_the_tables_and_the_source_location_as_p
         "MSSQL_SERVER": "erp.example.com",
         "MSSQL_DATABASE": "erp",
         "LAKEHOUSE_SALES_CUTOFF_CRON": "0 3 * * *",
+        "LAKEHOUSE_INVENTORY_REGIONS": "amer,emea",
+        "LAKEHOUSE_LANDING_ROOT_EMEA": "abfss://landing@emea.dfs.core.windows.net/inventory",
     }
     assert "never-plain" not in json.dumps(settings.launcher_config())
 

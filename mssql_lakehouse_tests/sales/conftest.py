@@ -15,9 +15,8 @@ from mssql_lakehouse.assets.sales import bronze, gold, silver
 from mssql_lakehouse.checks import sales as sales_checks
 from mssql_lakehouse.demo_erp import seed
 from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
-from mssql_lakehouse.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.sensors.sales import sales_late_data_sensor
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse_tests.isolated_lakehouse import isolated_lakehouses
 
 SCALE = 0.01
 FIRST_DAY = dt.date(2026, 11, 1)
@@ -75,27 +74,11 @@ class Lakehouse:
 @pytest.fixture(scope="module")
 def make_lakehouse(spark, tmp_path_factory) -> Iterator:
     """Builds lakehouses with their own LAKEHOUSE_HOME, resources and persistent Dagster instance."""
-    created = []
-    with pytest.MonkeyPatch.context() as mp:
-
-        def make(name: str) -> Lakehouse:
-            home = tmp_path_factory.mktemp(name)
-            mp.setenv("LAKEHOUSE_HOME", str(home))
-            mp.delenv("LAKEHOUSE_TABLES_ROOT", raising=False)
-            mp.delenv("LAKEHOUSE_DEMO_ERP_DIR", raising=False)
-            mp.delenv("MSSQL_SERVER", raising=False)
-            defs = dg.Definitions(
-                assets=dg.load_assets_from_modules([bronze, silver, gold]),
-                asset_checks=dg.load_asset_checks_from_modules([sales_checks]),
-                jobs=[sales_nightly_job, sales_gold_refresh_job],
-                resources=resources_for(Deployment.LOCAL),
-                executor=executor_for(Deployment.LOCAL),
-            )
-            (home / "dagster_home").mkdir()
-            instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
-            created.append(instance)
-            return Lakehouse(home, defs, instance, spark)
-
+    with isolated_lakehouses(
+        tmp_path_factory,
+        lambda home, defs, instance: Lakehouse(home, defs, instance, spark),
+        asset_modules=[bronze, silver, gold],
+        check_modules=[sales_checks],
+        jobs=[sales_nightly_job, sales_gold_refresh_job],
+    ) as make:
         yield make
-    for instance in created:
-        instance.dispose()

@@ -7,7 +7,6 @@ with the reason per line; every journal left in ``silver/gl_entries`` balances.
 
 import dagster as dg
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from mssql_lakehouse.assets.finance import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds
 from mssql_lakehouse.assets.finance.bronze import GL_ACCOUNTS, GL_ENTRIES
