@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Pools whose steps must never overlap (dagster.yaml sets only the default limit of the others).
-SERIAL_POOLS := customer_360_history finance_close
+SERIAL_POOLS := customer_360_history finance_close dr_replication
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml $(VENV)/.installed
 	mkdir -p $(DAGSTER_HOME)
