@@ -6,6 +6,8 @@ It watches the configured feed:
   the days from the cursor's commit time to the new max LSN's commit time are affected
   (days that were already fully captured at the previous tick are not: nothing of theirs
   can come after the cursor's LSN).
+  A new ``bronze/customer_snapshot`` (the feed's initial load) is applied by the silver run of
+  the day of its LSN, so that day is requested again, once per snapshot.
 * ``debezium`` with files: landed ``*.json`` files that are new or changed (size or
   modification time) since the cursor; each file's events say which commit days they touch.
   Streaming sources (Kafka, Event Hubs, Auto Loader) are not visible to a sensor; schedule
@@ -21,13 +23,13 @@ import datetime as dt
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, CustomerCdcSettings
+from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, SNAPSHOT, CustomerCdcSettings
 from mssql_lakehouse.partitions import daily_partitions
 from mssql_lakehouse.settings import erp_timezone
 from mssql_lakehouse.sources import MssqlSource
@@ -48,17 +50,23 @@ class ChangeCursor:
     """Last day that was requestable (over and captured) when ``lsn`` was read."""
     pending: dict[str, str] = field(default_factory=dict)
     """Day -> the token of the change data that touched it, for days not requestable yet."""
+    snapshot_lsn: str | None = None
+    """LSN of the last ``bronze/customer_snapshot`` whose day was requested."""
 
     @classmethod
     def parse(cls, text: str | None) -> "ChangeCursor":
         if not text:
             return cls()
         raw = json.loads(text)
-        return cls(raw.get("files", {}), raw.get("lsn"), raw.get("through"), raw.get("pending", {}))
+        return cls(
+            raw.get("files", {}), raw.get("lsn"), raw.get("through"), raw.get("pending", {}), raw.get("snapshot_lsn")
+        )
 
     def dump(self) -> str:
         return json.dumps(
-            {"files": self.files, "lsn": self.lsn, "through": self.through, "pending": self.pending}, sort_keys=True
+            {"files": self.files, "lsn": self.lsn, "through": self.through, "pending": self.pending,
+             "snapshot_lsn": self.snapshot_lsn},
+            sort_keys=True,
         )
 
 
@@ -94,7 +102,7 @@ def observe_files(folder: str, cursor: ChangeCursor, time_zone: str) -> Observat
         lines = Path(folder, name).read_text(encoding="utf-8").splitlines()
         for day in event_commit_dates(lines, time_zone):
             touched[day] = token if day not in touched else hashlib.sha1((touched[day] + token).encode()).hexdigest()[:12]
-    kept = ChangeCursor(files=signatures, lsn=cursor.lsn, through=cursor.through, pending=cursor.pending)
+    kept = replace(cursor, files=signatures)
     return Observation(touched, None, kept)
 
 
@@ -107,7 +115,7 @@ def observe_cdc(erp: MssqlSource, cursor: ChangeCursor) -> Observation:
     through = (captured_until.date() - dt.timedelta(days=1)).isoformat() if captured_until else cursor.through
     if max_lsn is None or (cursor.lsn is not None and max_lsn <= cursor.lsn):
         # Nothing after the cursor's LSN: every day captured by now is complete as far as we are concerned.
-        return Observation({}, through, ChangeCursor(cursor.files, cursor.lsn, through, cursor.pending))
+        return Observation({}, through, replace(cursor, through=through))
     with erp.control() as session:
         def commit_time(lsn_hex: str) -> dt.datetime | None:
             return session.scalar(session.dialect.cdc_lsn_time_sql, [bytes.fromhex(lsn_hex[2:])])
@@ -121,12 +129,25 @@ def observe_cdc(erp: MssqlSource, cursor: ChangeCursor) -> Observation:
             first_lsn = session.scalar(session.dialect.cdc_lsn_at_or_after_sql, [start])
             oldest = commit_time("0x" + bytes(first_lsn).hex()) if first_lsn else None
     if newest is None or oldest is None:
-        return Observation({}, through, ChangeCursor(cursor.files, max_lsn, through, cursor.pending))
+        return Observation({}, through, replace(cursor, lsn=max_lsn, through=through))
     first = oldest.date()
     if cursor.through is not None:
         first = max(first, dt.date.fromisoformat(cursor.through) + dt.timedelta(days=1))
     touched = {day: max_lsn[2:] for day in _days(first, newest.date())} if first <= newest.date() else {}
-    return Observation(touched, through, ChangeCursor(cursor.files, max_lsn, through, cursor.pending))
+    return Observation(touched, through, replace(cursor, lsn=max_lsn, through=through))
+
+
+def with_new_snapshot(observation: Observation, instance: dg.DagsterInstance, cursor: ChangeCursor) -> Observation:
+    """Add the day of a ``bronze/customer_snapshot`` materialized since the cursor's."""
+    event = instance.get_latest_materialization_event(SNAPSHOT)
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    lsn, day = metadata.get("snapshot_lsn"), metadata.get("apply_with_partition")
+    if lsn is None or day is None or lsn.value == cursor.snapshot_lsn:
+        return observation
+    token = f"snapshot-{lsn.value[-12:]}"
+    touched = dict(observation.touched)
+    touched[day.value] = f"{touched[day.value]}+{token}" if day.value in touched else token
+    return Observation(touched, observation.requestable_through, replace(observation.cursor, snapshot_lsn=lsn.value))
 
 
 def plan_runs(observation: Observation, now: dt.datetime) -> tuple[list[dg.RunRequest], ChangeCursor, list[str]]:
@@ -156,7 +177,7 @@ def plan_runs(observation: Observation, now: dt.datetime) -> tuple[list[dg.RunRe
             )
         else:
             pending[day] = wanted[day]
-    return requests, ChangeCursor(cursor.files, cursor.lsn, cursor.through, pending), ignored
+    return requests, replace(cursor, pending=pending), ignored
 
 
 def evaluate(
@@ -177,7 +198,7 @@ def evaluate(
             )
         observation = observe_files(settings.landing_path(), cursor, erp_timezone())
     else:
-        observation = observe_cdc(erp, cursor)
+        observation = with_new_snapshot(observe_cdc(erp, cursor), context.instance, cursor)
     requests, new_cursor, ignored = plan_runs(observation, now)
     if ignored:
         context.log.info(f"Ignoring change data of days before the first partition: {', '.join(ignored)}")

@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.assets.customer_360 import CustomerCdcSettings
+from mssql_lakehouse.assets.customer_360 import SNAPSHOT, CustomerCdcSettings
 from mssql_lakehouse.sensors.customer_changes import ChangeCursor, customer_changes_sensor, evaluate
 from mssql_lakehouse.sources import MssqlSource
 from mssql_lakehouse_tests.customer_360.change_streams import (
@@ -130,3 +130,22 @@ def test_streaming_debezium_sources_are_not_sensed(lakehouse_home, instance):
     }
     result, days = tick(instance, resources)
     assert days == [] and "stream" in result.skip_reason.skip_message
+
+
+def test_a_new_snapshot_requests_the_day_that_applies_it_once(lakehouse_home, instance):
+    path = lakehouse_home / "demo_erp" / "erp.duckdb"
+    stream = generate(34, DAYS[:2], per_day=3)
+    write_demo_cdc(path, stream, DAYS[:2])
+    resources = {"customer_cdc": CustomerCdcSettings(feed="sqlserver"), "erp": MssqlSource.demo(path, database="erp")}
+    first, days = tick(instance, resources)
+    assert days == ["2026-04-01", "2026-04-02"]
+
+    # The initial load lands after both days ran: its day must run again to apply it.
+    snapshot_lsn = max(t.commit_lsn for t in stream).hex().upper()
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(SNAPSHOT, metadata={"snapshot_lsn": snapshot_lsn, "apply_with_partition": "2026-04-02"})
+    )
+    after, days = tick(instance, resources, cursor=first.cursor)
+    assert days == ["2026-04-02"] and "snapshot" in after.run_requests[0].run_key
+    again, days = tick(instance, resources, cursor=after.cursor)
+    assert days == [] and ChangeCursor.parse(again.cursor).snapshot_lsn == snapshot_lsn
