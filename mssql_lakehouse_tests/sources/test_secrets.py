@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 
 import dagster as dg
@@ -11,8 +12,9 @@ import pytest
 from mssql_lakehouse.sources import MssqlSource, SourceConnectionError, TableSource
 from mssql_lakehouse.sources.extract import ReadSettings, read_jdbc
 
-SECRET = "Pa55-w0rd;x}y-7f3a"
-CLIENT_SECRET = "cl13nt-s3cr3t-9b2c"
+# Made up per run, never committed; ';' and '}' are the characters ODBC connection strings must escape.
+SECRET = f"{secrets.token_hex(6)};x}}y-{secrets.token_hex(4)}"
+CLIENT_SECRET = secrets.token_hex(12)
 
 
 def _closed_port() -> int:
