@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dagster as dg
 import pytest
+from pyspark.sql import DataFrame, SparkSession
 
 from mssql_lakehouse.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.settings import Deployment
@@ -18,20 +20,53 @@ from mssql_lakehouse.settings import Deployment
 # Settings a developer's shell may hold that would point a test lakehouse somewhere else.
 LOCAL_OVERRIDES = ("LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "LAKEHOUSE_ACTIVE_SITE", "MSSQL_SERVER")
 
-L = TypeVar("L")
+
+@dataclass
+class IsolatedLakehouse:
+    """What every use case's test lakehouse has; each slice's conftest adds its own verbs."""
+
+    home: Path
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    spark: SparkSession
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.home / "demo_erp"
+
+    def path(self, layer: str, name: str) -> str:
+        return str(self.home / "tables" / layer / name)
+
+    def table(self, layer: str, name: str, version: int | None = None) -> DataFrame:
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.path(layer, name))
+
+    def execute(self, job: str, **kwargs: Any) -> dg.ExecuteInProcessResult:
+        """Run a job of the lakehouse's definitions in its instance; the run must succeed."""
+        result = self.defs.resolve_job_def(job).execute_in_process(
+            instance=self.instance, raise_on_error=False, **kwargs
+        )
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        return result
+
+
+L = TypeVar("L", bound=IsolatedLakehouse)
 
 
 @contextmanager
 def isolated_lakehouses(
     tmp_path_factory: pytest.TempPathFactory,
-    build: Callable[[Path, dg.Definitions, dg.DagsterInstance], L],
+    spark: SparkSession,
+    kind: type[L],
     *,
     asset_modules: Sequence[ModuleType],
     check_modules: Sequence[ModuleType] = (),
     jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = (),
     also_unset: Sequence[str] = (),
 ) -> Iterator[Callable[[str], L]]:
-    """Yields ``make(name)``, which returns ``build(home, defs, instance)``.
+    """Yields ``make(name)``, which returns a new ``kind`` lakehouse.
 
     The environment ``make`` sets lasts until the block ends; then the instances are closed.
     """
@@ -53,7 +88,7 @@ def isolated_lakehouses(
             (home / "dagster_home").mkdir()
             instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
             created.append(instance)
-            return build(home, defs, instance)
+            return kind(home, defs, instance, spark)
 
         yield make
     for instance in created:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
-from pyspark.sql import DataFrame, SparkSession
 
 from mssql_lakehouse.assets.inventory import bronze, gold, silver
 from mssql_lakehouse.checks import inventory as inventory_checks
 from mssql_lakehouse.demo_erp import inventory_path, seed
 from mssql_lakehouse.demo_erp.inventory_export import export_inventory
 from mssql_lakehouse.sensors.inventory_files import inventory_job
-from mssql_lakehouse_tests.isolated_lakehouse import isolated_lakehouses
+from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
 SCALE = 0.01
 REGIONS = ["amer", "emea"]
@@ -34,17 +32,7 @@ def key(day: dt.date | str, region: str) -> str:
     return f"{day}|{region}"
 
 
-@dataclass
-class Lakehouse:
-    home: Path
-    defs: dg.Definitions
-    instance: dg.DagsterInstance
-    spark: SparkSession
-
-    @property
-    def demo_dir(self) -> Path:
-        return self.home / "demo_erp"
-
+class Lakehouse(IsolatedLakehouse):
     def landing(self, region: str, day: dt.date) -> Path:
         return self.home / "landing" / "inventory" / region / day.isoformat()
 
@@ -55,17 +43,11 @@ class Lakehouse:
         return export_inventory(self.spark, self.demo_dir, day, region, self.landing(region, day), fmt)
 
     def run(self, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
-        job = self.defs.resolve_job_def("inventory")
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first}
         # The landing zone is found through LAKEHOUSE_HOME when the run reads it.
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("LAKEHOUSE_HOME", str(self.home))
-            result = job.execute_in_process(instance=self.instance, tags=tags, raise_on_error=False)
-        assert result.success, [e.message for e in result.all_events if e.is_failure]
-        return result
-
-    def table(self, layer: str, name: str) -> DataFrame:
-        return self.spark.read.format("delta").load(str(self.home / "tables" / layer / name))
+            return self.execute("inventory", tags=tags)
 
     def contents(self, layer: str, name: str) -> list[tuple]:
         return sorted((tuple(r) for r in self.table(layer, name).collect()), key=repr)
@@ -95,7 +77,8 @@ def make_lakehouse(spark, tmp_path_factory) -> Iterator:
     """Builds lakehouses with their own LAKEHOUSE_HOME, resources and persistent Dagster instance."""
     with isolated_lakehouses(
         tmp_path_factory,
-        lambda home, defs, instance: Lakehouse(home, defs, instance, spark),
+        spark,
+        Lakehouse,
         asset_modules=[bronze, silver, gold],
         check_modules=[inventory_checks],
         jobs=[inventory_job],

@@ -4,50 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 import pytest
-from pyspark.sql import DataFrame, SparkSession
 
 from mssql_lakehouse.assets.sales import bronze, gold, silver
 from mssql_lakehouse.checks import sales as sales_checks
 from mssql_lakehouse.demo_erp import seed
 from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
 from mssql_lakehouse.sensors.sales import sales_late_data_sensor
-from mssql_lakehouse_tests.isolated_lakehouse import isolated_lakehouses
+from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
 SCALE = 0.01
 FIRST_DAY = dt.date(2026, 11, 1)
 
 
-@dataclass
-class Lakehouse:
-    home: Path
-    defs: dg.Definitions
-    instance: dg.DagsterInstance
-    spark: SparkSession
-
-    @property
-    def demo_dir(self) -> Path:
-        return self.home / "demo_erp"
-
+class Lakehouse(IsolatedLakehouse):
     def seed(self, days: int, start: dt.date = FIRST_DAY) -> None:
         seed(self.demo_dir, start, days, SCALE)
 
     def run(self, first: str, last: str | None = None, job: str = "sales_nightly") -> dg.ExecuteInProcessResult:
-        job_def = self.defs.resolve_job_def(job)
         if last is None:
-            result = job_def.execute_in_process(instance=self.instance, partition_key=first, raise_on_error=False)
-        else:
-            result = job_def.execute_in_process(
-                instance=self.instance,
-                tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
-                raise_on_error=False,
-            )
-        assert result.success, [e.message for e in result.all_events if e.is_failure]
-        return result
+            return self.execute(job, partition_key=first)
+        return self.execute(
+            job, tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        )
 
     def refresh_late_data(self, cursor: str | None = None) -> tuple[list[dg.RunRequest], str | None]:
         """Evaluate the late-data sensor once and run what it requests, as the daemon would."""
@@ -61,9 +42,6 @@ class Lakehouse:
             )
         return requests, context.cursor
 
-    def table(self, layer: str, name: str) -> DataFrame:
-        return self.spark.read.format("delta").load(str(self.home / "tables" / layer / name))
-
     def contents(self, layer: str, name: str) -> list[tuple]:
         """A table's rows, sorted, without the extraction time (the only column a re-run may change)."""
         df = self.table(layer, name)
@@ -76,7 +54,8 @@ def make_lakehouse(spark, tmp_path_factory) -> Iterator:
     """Builds lakehouses with their own LAKEHOUSE_HOME, resources and persistent Dagster instance."""
     with isolated_lakehouses(
         tmp_path_factory,
-        lambda home, defs, instance: Lakehouse(home, defs, instance, spark),
+        spark,
+        Lakehouse,
         asset_modules=[bronze, silver, gold],
         check_modules=[sales_checks],
         jobs=[sales_nightly_job, sales_gold_refresh_job],
