@@ -42,6 +42,15 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+# The CDC columns of a SQL Server change table, as the source layer returns them.
+from mssql_lakehouse.sources.extract import (
+    CDC_COMMAND_ID,
+    CDC_COMMIT_TIME,
+    CDC_OPERATION,
+    CDC_SEQVAL,
+    CDC_START_LSN,
+    CDC_UPDATE_MASK,
+)
 from mssql_lakehouse.transforms.change_positions import (
     OPERATIONS,
     change_position,
@@ -109,14 +118,6 @@ PAIR_COLUMNS = (
     "_source",
     DECODE_ERROR,
 )
-
-# The CDC columns of a SQL Server change table, as the source layer returns them.
-CDC_START_LSN = "__$start_lsn"
-CDC_SEQVAL = "__$seqval"
-CDC_OPERATION = "__$operation"
-CDC_UPDATE_MASK = "__$update_mask"
-CDC_COMMAND_ID = "__$command_id"
-CDC_COMMIT_TIME = "__$tran_end_time"
 
 
 def source_columns(df: DataFrame) -> list[str]:
