@@ -71,7 +71,7 @@ from mssql_lakehouse.sources.positions import (
     to_utc_naive,
 )
 from mssql_lakehouse.sources.reconcile import ReconciliationFigures, normalise_sum, summable
-from mssql_lakehouse.sources.redaction import protect_py4j_logs, redact
+from mssql_lakehouse.sources.redaction import register_spark_secrets
 from mssql_lakehouse.sources.spec import ExtractionMode, TableSource
 from mssql_lakehouse.sources.sql_text import Param, Sql
 from mssql_lakehouse.sources.type_mapping import (
@@ -642,8 +642,12 @@ def read_jdbc(
     split: SplitPlan | None,
     settings: ReadSettings,
 ) -> DataFrame:
-    """Spark's JDBC reader over ``(sql) AS q``; ``partitionColumn`` cannot go with ``query``, hence ``dbtable``."""
-    protect_py4j_logs(dialect.settings.secrets)
+    """Spark's JDBC reader over ``(sql) AS q``; ``partitionColumn`` cannot go with ``query``, hence ``dbtable``.
+
+    Its secrets are registered for redaction first: the reader fails at ``.load()`` (connecting)
+    or later, when an action reads the rows.
+    """
+    register_spark_secrets(dialect.settings.secrets)
     reader = (
         spark.read.format("jdbc")
         .option("url", dialect.jdbc_url())
@@ -660,10 +664,9 @@ def read_jdbc(
             reader = reader.option(key, value)
     try:
         return reader.load()
-    except Exception as exc:  # Py4J errors carry driver text; never let a secret through
-        message = redact(str(exc), dialect.settings.secrets)
+    except Exception as exc:  # the error's text has no secret left (see register_spark_secrets)
         raise SourceConnectionError(
-            f"JDBC read from {dialect.settings.database} failed: {message[:4000]}"
+            f"JDBC read from {dialect.settings.database} failed: {str(exc)[:4000]}"
         ) from None
 
 

@@ -1,18 +1,33 @@
 """Keeping secrets out of reprs, log lines, exception messages and metadata.
 
-Secrets (passwords, client secrets) only ever live in the resource's fields and
-in the connection properties handed to a driver. Anything we print or raise
-that could contain driver text goes through :func:`redact` first, and py4j's
-DEBUG log (which records every option sent to the JVM, a JDBC password
-included) is filtered by :func:`protect_py4j_logs`.
+Secrets (passwords, client secrets, the Event Hubs connection string) only ever
+live in resource fields and in the options handed to Spark or a driver. Code
+that puts a secret into a Spark option calls :func:`register_spark_secrets`
+first; from then on the secret is masked
+
+* in py4j's DEBUG log, which records every option sent to the JVM and every
+  answer (driver text included), and in PySpark's own error log;
+* in every error a Spark call raises, whenever it raises: a JDBC read fails when
+  an action runs (a write, a count), long after ``.load()`` returned.
+
+Messages built from driver text outside Spark (control connections) go through
+:func:`redact`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import py4j.java_gateway
+from py4j.protocol import escape_new_line
+from pyspark.logger import PySparkLogger
 
 MASK = "***"
+
+# Every secret registered in this process, as given and as py4j escapes it in its log lines.
+_SECRETS: set[str] = set()
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -22,21 +37,26 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-# py4j logs every command it sends to the JVM at DEBUG, option values included:
-# a JDBC password passed to Spark would be in that log line. These loggers get a
-# filter that redacts every secret registered with it.
-PY4J_LOGGERS = ("py4j", "py4j.clientserver", "py4j.java_gateway", "py4j.protocol")
+class RedactedSparkError(RuntimeError):
+    """A Spark call failed with a message holding a registered secret: that message, masked.
+
+    The original error is dropped rather than chained: its JVM side would print the secret again.
+    """
+
+
+# py4j logs each command and answer at DEBUG. A filter on a logger applies to the records created
+# on it, so each of py4j's loggers gets one.
+_PY4J_LOGGERS = ("py4j", "py4j.clientserver", "py4j.java_gateway", "py4j.protocol")
+# PySpark logs an error's message with its query context on these loggers (which do not propagate;
+# they must be PySparkLoggers, which take keyword context).
+_PYSPARK_LOGGERS = ("DataFrameQueryContextLogger", "SQLQueryContextLogger")
 
 
 class _SecretFilter(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        if _SECRETS:
             message = record.getMessage()
-            redacted = redact(message, self.secrets)
+            redacted = redact(message, _SECRETS)
             if redacted != message:
                 record.msg, record.args = redacted, None
         return True
@@ -45,10 +65,37 @@ class _SecretFilter(logging.Filter):
 _FILTER = _SecretFilter()
 
 
-def protect_py4j_logs(secrets: Iterable[str | None]) -> None:
-    """Redact these secrets from py4j's log records from now on (idempotent)."""
-    _FILTER.secrets.update(s for s in secrets if s)
-    for name in PY4J_LOGGERS:
-        logger = logging.getLogger(name)
+def _redacting(get_return_value: Callable[..., Any]) -> Callable[..., Any]:
+    def redacted_get_return_value(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return get_return_value(*args, **kwargs)
+        except Exception as exc:
+            text = str(exc)
+            clean = redact(text, _SECRETS)
+            if clean == text:
+                raise
+            kind = type(exc).__name__
+        # Raised outside the except block, so the original is not attached as its context.
+        raise RedactedSparkError(f"{kind}: {clean}")
+
+    redacted_get_return_value.redacts_secrets = True  # type: ignore[attr-defined]
+    return redacted_get_return_value
+
+
+def register_spark_secrets(secrets: Iterable[str | None]) -> None:
+    """Mask these secrets, from now on, in Spark's logs and errors (idempotent; call it before a
+    secret goes into a Spark option or property)."""
+    for secret in secrets:
+        if secret:
+            _SECRETS.update((secret, escape_new_line(secret)))
+    loggers = [logging.getLogger(n) for n in _PY4J_LOGGERS] + [PySparkLogger.getLogger(n) for n in _PYSPARK_LOGGERS]
+    for logger in loggers:
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+    # Every JVM call returns through py4j's `get_return_value`, which PySpark already wraps to turn
+    # Java errors into Python ones; wrapping it once more catches every error of every Spark call,
+    # actions included. Checked on every registration: PySpark re-installs its own wrapper whenever a
+    # SparkSession object is created.
+    current = py4j.java_gateway.get_return_value
+    if not getattr(current, "redacts_secrets", False):
+        py4j.java_gateway.get_return_value = _redacting(current)

@@ -54,6 +54,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from mssql_lakehouse.sources.redaction import register_spark_secrets
 from mssql_lakehouse.transforms.change_positions import lsn_from_debezium, ntz_from_epoch
 
 ENVELOPE_SCHEMA = (
@@ -483,7 +484,9 @@ def read_event_lines(spark: SparkSession, source: DebeziumSource) -> DataFrame:
 def kafka_options(source: DebeziumSource, *, shaded: bool) -> dict[str, str]:
     """Options of Spark's Kafka source; Event Hubs uses SASL PLAIN with its connection string.
 
-    ``shaded``: Databricks ships Kafka's client relocated under ``kafkashaded.``.
+    ``shaded``: Databricks ships Kafka's client relocated under ``kafkashaded.``. The connection
+    string (as given, as quoted in the JAAS option, and its key alone) is registered for redaction
+    before it is put into the options.
     """
     options = {
         "kafka.bootstrap.servers": source.bootstrap_servers,
@@ -497,6 +500,7 @@ def kafka_options(source: DebeziumSource, *, shaded: bool) -> dict[str, str]:
             raise ValueError("Event Hubs needs its connection string (secret) at run time")
         module = ("kafkashaded." if shaded else "") + "org.apache.kafka.common.security.plain.PlainLoginModule"
         secret = source.secret.replace("\\", "\\\\").replace('"', '\\"')
+        register_spark_secrets((source.secret, secret, _shared_access_key(source.secret)))
         options.update(
             {
                 "kafka.security.protocol": "SASL_SSL",
@@ -505,6 +509,15 @@ def kafka_options(source: DebeziumSource, *, shaded: bool) -> dict[str, str]:
             }
         )
     return options
+
+
+def _shared_access_key(connection_string: str) -> str | None:
+    """The ``SharedAccessKey=`` value of an Event Hubs connection string (None without one)."""
+    for part in connection_string.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "sharedaccesskey":
+            return value.strip()
+    return None
 
 
 def event_stream(spark: SparkSession, source: DebeziumSource, *, shaded: bool = True) -> DataFrame:
