@@ -8,8 +8,11 @@ Both normalise into the same rows (see ``transforms/customer_changes.py``).
 ``silver/customers_history`` (SCD2) and ``silver/customers`` (SCD1) are rewritten for
 the customers the day's changes touched, from *all* their changes in bronze, so days can
 be materialized in any order and replayed any number of times with the same result as
-applying every change once in commit order. ``gold/customer_360`` joins the live
-profiles with the sales facts when the sales tables exist.
+applying every change once in commit order. ``silver/customers`` is derived
+from the history table as written, for the touched customers and for any whose SCD1 row
+disagrees with it: the two tables are separate commits, and the next run repairs what a run
+that died between them left stale. ``gold/customer_360`` joins the live profiles with the
+sales facts when the sales tables exist.
 """
 
 import datetime as dt
@@ -22,7 +25,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.checks.customer_360 import (
-    customers_match_history,
+    CHANGES,
+    CUSTOMERS,
+    HISTORY,
     one_current_version_per_live_key,
     validity_intervals,
 )
@@ -41,6 +46,7 @@ from mssql_lakehouse.transforms.customer_changes import (
     SILVER_KEY,
     business_columns,
     events_from_pairs,
+    events_no_longer_delivered,
     first_delivery,
     invalid_reason,
     schema_drift,
@@ -58,13 +64,17 @@ from mssql_lakehouse.transforms.debezium import (
     parse_envelopes,
     read_event_lines,
 )
-from mssql_lakehouse.transforms.scd import DELETE_FLAG, history_of, scd1_from_history, touched_keys
+from mssql_lakehouse.transforms.scd import (
+    DELETE_FLAG,
+    HISTORY_COLUMNS,
+    history_of,
+    scd1_from_history,
+    stale_scd1_keys,
+    touched_keys,
+)
 
-CHANGES = dg.AssetKey(["bronze", "customer_changes"])
 SNAPSHOT = dg.AssetKey(["bronze", "customer_snapshot"])
 QUARANTINE = dg.AssetKey(["bronze", "customer_changes_quarantine"])
-HISTORY = dg.AssetKey(["silver", "customers_history"])
-CUSTOMERS = dg.AssetKey(["silver", "customers"])
 CUSTOMER_360 = dg.AssetKey(["gold", "customer_360"])
 SALES_ORDERS = dg.AssetKey(["silver", "sales_orders"])
 SALES_ORDER_LINES = dg.AssetKey(["silver", "sales_order_lines"])
@@ -156,6 +166,15 @@ class CustomerCdcSettings(dg.ConfigurableResource):
         return DebeziumEncoding(self.time_precision_mode, self.decimal_handling_mode)
 
 
+class CustomerChangesConfig(dg.Config):
+    full_refresh: bool = Field(
+        default=False,
+        description="Replace the window's bronze events with what the feed delivers now, even when bronze "
+        "holds events the feed no longer delivers (its landed files were pruned). Without it such a "
+        "re-run is refused. The SQL Server feed's full refresh of the table is bronze/customer_snapshot.",
+    )
+
+
 def _namespace(connection_string: str) -> str:
     """``Endpoint=sb://<ns>.servicebus.windows.net/;...`` -> the namespace host."""
     for part in connection_string.split(";"):
@@ -201,11 +220,16 @@ def in_window(value: Column, window: dg.TimeWindow) -> Column:
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
     pool=ERP_POOL,
-    required_resource_keys={"spark", "step_launcher", "erp", "customer_cdc"},
+    required_resource_keys={"spark", "step_launcher", "erp", "customer_cdc", "tables"},
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
 )
-def customer_changes(context: dg.AssetExecutionContext):
-    """Land the window's change events of dbo.Customer from the configured feed."""
+def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesConfig):
+    """Land the window's change events of dbo.Customer from the configured feed.
+
+    A re-run replaces the window's events, so it is refused when bronze holds events of the
+    window that the feed no longer delivers (as the SQL Server feed refuses a window CDC
+    cleanup has expired), unless run with ``full_refresh: true``.
+    """
     spark = context.resources.spark.get_session()
     settings: CustomerCdcSettings = context.resources.customer_cdc
     window = context.partition_time_window
@@ -269,6 +293,9 @@ def customer_changes(context: dg.AssetExecutionContext):
     delivered = by_reason.pop(None, 0)
     quarantined = sum(by_reason.values())
     landed = valid.cache().count()
+    bronze = context.resources.tables.location(CHANGES)
+    if not config.full_refresh and bronze.exists(spark):
+        _refuse_losing_events(bronze.read(spark).where(in_window(F.col("commit_time"), window)), valid, settings.feed)
     yield dg.Output(
         valid,
         output_name="customer_changes",
@@ -292,6 +319,22 @@ def customer_changes(context: dg.AssetExecutionContext):
         metadata={"quarantined": quarantined, "unreadable_lines": unreadable,
                   "reasons": dg.MetadataValue.json(by_reason)},
     )
+
+
+def _refuse_losing_events(landed: DataFrame, delivered: DataFrame, feed: str) -> None:
+    """Fail, without retries, when writing ``delivered`` over the window would erase landed events."""
+    by_source = events_no_longer_delivered(landed, delivered).groupBy("_source").count().collect()
+    lost = {r["_source"]: r["count"] for r in by_source}
+    if lost:
+        sources = ", ".join(sorted(str(s) for s in lost)[:10])
+        raise dg.Failure(
+            f"{CHANGES.to_user_string()} holds {sum(lost.values())} events of this window that the {feed} feed no "
+            f"longer delivers (landed from: {sources}); its landed files were pruned or rewritten, and re-running "
+            "would erase those events. Restore the files, or replace the window with what the feed holds now by "
+            "running with the op config customer_changes: {full_refresh: true}.",
+            metadata={"events_no_longer_delivered": sum(lost.values()), "sources": dg.MetadataValue.json(lost)},
+            allow_retries=False,
+        )
 
 
 @dg.asset(
@@ -374,7 +417,8 @@ def customer_snapshot(context: dg.AssetExecutionContext):
                 "merge_scope": "table",
             },
             kinds={"pyspark", "delta"},
-            description="SCD1: one row per live customer with the latest values (the history's current rows).",
+            description="SCD1: one row per live customer with the latest values (the history's current rows), "
+            "derived from the history table; a run also repairs customers a failed run left stale.",
         ),
     },
     ins={"changes": dg.AssetIn(CHANGES, partition_mapping=dg.AllPartitionMapping())},
@@ -382,7 +426,6 @@ def customer_snapshot(context: dg.AssetExecutionContext):
     check_specs=[
         dg.AssetCheckSpec("one_current_version_per_live_key", asset=HISTORY),
         dg.AssetCheckSpec("validity_intervals", asset=HISTORY),
-        dg.AssetCheckSpec("matches_history_current_rows", asset=CUSTOMERS),
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -392,7 +435,8 @@ def customer_snapshot(context: dg.AssetExecutionContext):
     required_resource_keys={"spark", "step_launcher", "tables"},
 )
 def customer_dimensions(context: dg.AssetExecutionContext, changes: DataFrame):
-    """Recompute the whole history of every customer the window's changes touched, from all of bronze."""
+    """Recompute the whole history of every customer the window's changes touched, from all of bronze;
+    then bring SCD1 to the history's current rows for those customers and any left stale."""
     window = context.partition_time_window
     spark = changes.sparkSession
     tables = context.resources.tables
@@ -401,19 +445,31 @@ def customer_dimensions(context: dg.AssetExecutionContext, changes: DataFrame):
         changes = changes.unionByName(snapshots.read(spark), allowMissingColumns=True)
     events = silver_events(changes)
     keys = touched_keys(events.where(in_window(F.col("commit_time"), window)), SILVER_KEY).localCheckpoint()
-    columns = business_columns(changes)
-    history = history_of(events, keys, SILVER_KEY, columns).localCheckpoint()
-    current = scd1_from_history(history, keys, SILVER_KEY, columns)
-    touched = keys.count()
-    yield dg.Output(history, output_name="customers_history", metadata={"keys_rewritten": touched})
-    yield dg.Output(current, output_name="customers", metadata={"keys_rewritten": touched})
+    history = history_of(events, keys, SILVER_KEY, business_columns(changes)).localCheckpoint()
+    yield dg.Output(history, output_name="customers_history", metadata={"keys_rewritten": keys.count()})
+
+    # SCD1 comes from the history table as written, not from this run's frame: a run that died
+    # after the history commit left SCD1 stale for its keys, and they are repaired here.
+    written_history = tables.location(HISTORY).read(spark)
+    customers = tables.location(CUSTOMERS)
+    stale = stale_scd1_keys(customers.read(spark) if customers.exists(spark) else None, written_history, SILVER_KEY)
+    repaired = stale.join(keys, SILVER_KEY, "left_anti").localCheckpoint()
+    rewrite = keys.unionByName(repaired).localCheckpoint()
+    columns = [c for c in written_history.columns if c not in HISTORY_COLUMNS]
+    repaired_count = repaired.count()
+    if repaired_count:
+        context.log.warning(f"silver/customers disagreed with the history for {repaired_count} customers; repaired")
+    yield dg.Output(
+        scd1_from_history(written_history, rewrite, SILVER_KEY, columns),
+        output_name="customers",
+        metadata={"keys_rewritten": rewrite.count(), "stale_keys_repaired": repaired_count},
+    )
 
     # The written tables, for the keys this run rewrote (every key's rows are only written like this).
-    written_history = tables.location(HISTORY).read(spark).join(F.broadcast(keys), SILVER_KEY, "left_semi").cache()
-    written_customers = tables.location(CUSTOMERS).read(spark).join(F.broadcast(keys), SILVER_KEY, "left_semi").cache()
+    written_history = written_history.join(F.broadcast(rewrite), SILVER_KEY, "left_semi").cache()
+    written_customers = tables.location(CUSTOMERS).read(spark).join(F.broadcast(rewrite), SILVER_KEY, "left_semi").cache()
     yield one_current_version_per_live_key(HISTORY, written_history, written_customers)
     yield validity_intervals(HISTORY, written_history)
-    yield customers_match_history(CUSTOMERS, written_customers, written_history)
     written_history.unpersist()
     written_customers.unpersist()
 

@@ -285,6 +285,16 @@ def first_delivery(events: DataFrame) -> DataFrame:
     return once.drop(DECODE_ERROR)
 
 
+def events_no_longer_delivered(landed: DataFrame, delivered: DataFrame) -> DataFrame:
+    """Events bronze already holds (``landed``) that a new read of the feed (``delivered``) lacks.
+
+    Writing ``delivered`` over the window would erase them: a pruned or rewritten landing file
+    takes its events with it.
+    """
+    position = ["change_position", KEY]
+    return landed.select(*position, "_source").join(delivered.select(*position), position, "left_anti")
+
+
 def _orderable(df: DataFrame, column: str) -> bool:
     name = df.schema[column].dataType.typeName()
     return name not in ("map", "array", "struct", "variant", "binary")

@@ -93,3 +93,23 @@ def scd1_from_history(history: DataFrame, keys: DataFrame, key: str, columns: Se
         F.lit(True).alias(DELETE_FLAG),
     )
     return current.unionByName(markers)
+
+
+def scd1_differences(customers: DataFrame, history: DataFrame) -> tuple[DataFrame, DataFrame, list[str]]:
+    """Where an SCD1 table is not the current rows of its SCD2 history, over the columns both have.
+
+    Returns (SCD1 rows that are not a current version, current versions missing from SCD1, the
+    columns compared). Both empty means they agree.
+    """
+    columns = [c for c in customers.columns if c in history.columns]
+    current = history.where("is_current").select(*columns)
+    scd1 = customers.select(*columns)
+    return scd1.exceptAll(current), current.exceptAll(scd1), columns
+
+
+def stale_scd1_keys(customers: DataFrame | None, history: DataFrame, key: str) -> DataFrame:
+    """Keys whose SCD1 row disagrees with the history's current version (every current key without SCD1)."""
+    if customers is None:
+        return history.where("is_current").select(key).distinct()
+    only_scd1, only_history, _ = scd1_differences(customers, history)
+    return only_scd1.select(key).unionByName(only_history.select(key)).distinct()
