@@ -83,7 +83,13 @@ def delete_markers(deletes: DataFrame, table: str, keys: dict[str, str]) -> Data
 
 
 def without_deleted(rows: DataFrame, markers: DataFrame, keys: list[str]) -> DataFrame:
-    """Drop row versions that a known delete supersedes (delete version >= row version)."""
+    """Drop row versions that a known delete supersedes (delete version >= row version).
+
+    A delete wins a tie: it carries the deleted row's last ``rowversion``, which is the version
+    of the live row it deletes. Apply it to every row a merge will write (rows re-read from
+    silver too), so the rows handed to the merge never hold a live version that a delete
+    marker of the same batch supersedes.
+    """
     latest_delete = markers.groupBy(*keys).agg(F.max("row_version").alias("_deleted_version"))
     return (
         rows.join(latest_delete, keys, "left")

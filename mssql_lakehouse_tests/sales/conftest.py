@@ -50,14 +50,18 @@ class Lakehouse(IsolatedLakehouse):
 
 
 @pytest.fixture(scope="module")
-def make_lakehouse(spark, tmp_path_factory) -> Iterator:
-    """Builds lakehouses with their own LAKEHOUSE_HOME, resources and persistent Dagster instance."""
+def make_lakehouse(spark, tmp_path_factory, request) -> Iterator:
+    """Builds lakehouses with their own LAKEHOUSE_HOME, resources and persistent Dagster instance.
+
+    Their jobs are the slice's, plus those the test module lists in ``JOBS`` (parts of the slice
+    a test runs alone).
+    """
     with isolated_lakehouses(
         tmp_path_factory,
         spark,
         Lakehouse,
         asset_modules=[bronze, silver, gold],
         check_modules=[sales_checks],
-        jobs=[sales_nightly_job, sales_gold_refresh_job],
+        jobs=[sales_nightly_job, sales_gold_refresh_job, *getattr(request.module, "JOBS", ())],
     ) as make:
         yield make
