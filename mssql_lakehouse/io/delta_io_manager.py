@@ -9,12 +9,21 @@ names the table. Asset metadata chooses how it is written:
     column (or ``{dimension: column}`` for multi-partitions) that holds the
     partition; a partitioned write replaces exactly the rows of its partitions
     (the whole time window of a backfill) in one atomic ``replaceWhere`` commit.
+    A write refuses rows outside its partitions, on the table's first write as on
+    every later one, naming an offending value; nothing is written then.
 ``write_mode``
     ``overwrite`` (default) or ``merge``: upsert by ``merge_keys``. The source is
-    first reduced to one row per key, the latest by ``merge_order_by``, and a
-    matched target row is only replaced by a row at least as new, so replaying
-    old input never regresses the table. Rows with ``merge_delete_flag`` true
-    delete their key.
+    first reduced to one row per key, the latest by ``merge_order_by`` (a null
+    sorts oldest), and a matched target row is only replaced by a row at least as
+    new that differs from it, so replaying old input never regresses the table and
+    an identical replay changes no row. Rows with ``merge_delete_flag`` true
+    delete their key. ``merge_scope`` ``partition`` (default) matches and changes
+    target rows of the written partitions only (source rows of other partitions
+    are refused); ``table`` matches keys anywhere. ``merge_replace_by`` (a subset
+    of the keys) says the source is complete for each of those columns' values it
+    has: target rows with such a value (in scope) that the source lacks are
+    deleted in the same commit. The first write creates the table empty and merges
+    into it, so it behaves as any later write.
 ``schema_evolution``
     ``additive`` (default: new columns are added) or ``none``. A change of an
     existing column's type is always refused before anything is written.
@@ -32,15 +41,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHandler, TableSlice
-from pyspark.sql import DataFrame, SparkSession, Window
+from dagster._core.storage.db_io_manager import (
+    DbClient,
+    DbIOManager,
+    DbTypeHandler,
+    TablePartitionDimension,
+    TableSlice,
+)
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mssql_lakehouse.io.delta_tables import DeltaLocation, commit_metadata
-from mssql_lakehouse.io.partition_predicates import describe_partitions, multi_partition_dimensions, slice_predicate
+from mssql_lakehouse.io.partition_predicates import (
+    describe_partitions,
+    multi_partition_dimensions,
+    quote_column,
+    slice_predicate,
+)
 from mssql_lakehouse.io.schema_policy import SchemaEvolution, check_compatible
 from mssql_lakehouse.resources.spark import SparkResource
+
+
+# Marks the merge source's rows that stand for target rows ``merge_replace_by`` deletes.
+REPLACED = "__replaced"
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,7 @@ class WriteSettings:
     merge_order_by: tuple[str, ...] = ()
     merge_delete_flag: str | None = None
     merge_scope: str = "partition"
+    merge_replace_by: tuple[str, ...] = ()
     evolution: SchemaEvolution = SchemaEvolution.ADDITIVE
 
     @classmethod
@@ -63,18 +89,22 @@ class WriteSettings:
         scope = metadata.get("merge_scope", "partition")
         if scope not in ("partition", "table"):
             raise ValueError(f"{asset}: merge_scope must be 'partition' or 'table', not {scope!r}")
+        replace_by = tuple(metadata.get("merge_replace_by") or ())
+        if not set(replace_by) <= set(keys):
+            raise ValueError(f"{asset}: merge_replace_by {list(replace_by)} must be among merge_keys {list(keys)}")
         return cls(
             mode=mode,
             merge_keys=keys,
             merge_order_by=tuple(metadata.get("merge_order_by") or ()),
             merge_delete_flag=metadata.get("merge_delete_flag"),
             merge_scope=scope,
+            merge_replace_by=replace_by,
             evolution=SchemaEvolution(metadata.get("schema_evolution", "additive")),
         )
 
 
 def latest_per_key(df: DataFrame, keys: Sequence[str], order_by: Sequence[str]) -> DataFrame:
-    """One row per key: the last by ``order_by`` (all columns break ties, so it is deterministic)."""
+    """One row per key: the last by ``order_by``, nulls oldest (all columns break ties, so it is deterministic)."""
     if not order_by:
         return df.dropDuplicates(list(keys))
     tie_breakers = [c for c in df.columns if c not in keys and c not in order_by]
@@ -86,18 +116,76 @@ def latest_per_key(df: DataFrame, keys: Sequence[str], order_by: Sequence[str]) 
 
 
 def at_least_as_new(order_by: Sequence[str]) -> str | None:
-    """MERGE condition: source row ``s`` sorts at or after target row ``t`` by ``order_by`` (lexicographic)."""
+    """MERGE condition: source row ``s`` sorts at or after target row ``t`` by ``order_by`` (lexicographic).
+
+    A null sorts before every value, as in :func:`latest_per_key`: a row without an ordering
+    value is replaced by one that has it and never replaces one. The condition is never null
+    (a null condition would leave the target row unchangeable).
+    """
     if not order_by:
         return None
     first, rest = order_by[0], order_by[1:]
+    s, t = quote_column(first, "s"), quote_column(first, "t")
     tail = at_least_as_new(rest)
     if tail is None:
-        return f"s.`{first}` >= t.`{first}`"
-    return f"(s.`{first}` > t.`{first}` OR (s.`{first}` = t.`{first}` AND {tail}))"
+        return f"coalesce({s} >= {t}, {t} IS NULL)"
+    return f"(coalesce({s} > {t}, {s} IS NOT NULL AND {t} IS NULL) OR ({s} <=> {t} AND {tail}))"
+
+
+def differs(columns: Sequence[str], types: Mapping[str, T.DataType], target_columns: set[str]) -> str:
+    """MERGE condition: source row ``s`` has a value other than target row ``t``'s in one of ``columns``.
+
+    Null-safe. A column the target does not have yet (schema evolution) holds null there.
+    """
+    changes = []
+    for c in columns:
+        s, t = quote_column(c, "s"), quote_column(c, "t")
+        if c.lower() not in target_columns:
+            changes.append(f"{s} IS NOT NULL")
+        elif _equatable(types[c]):
+            changes.append(f"NOT ({s} <=> {t})")
+        else:
+            changes.append(f"NOT (to_json({s}) <=> to_json({t}))")
+    return " OR ".join(changes) or "FALSE"
+
+
+def _all_of(*conditions: str | None) -> str | None:
+    parts = [f"({c})" for c in conditions if c]
+    return " AND ".join(parts) or None
 
 
 def _orderable(data_type: T.DataType) -> bool:
     return not isinstance(data_type, (T.MapType, T.ArrayType, T.StructType, T.VariantType))
+
+
+def _equatable(data_type: T.DataType) -> bool:
+    """Whether Spark compares values of the type with ``<=>`` (it cannot compare maps or variants)."""
+    if isinstance(data_type, (T.MapType, T.VariantType)):
+        return False
+    if isinstance(data_type, T.ArrayType):
+        return _equatable(data_type.elementType)
+    if isinstance(data_type, T.StructType):
+        return all(_equatable(f.dataType) for f in data_type.fields)
+    return True
+
+
+class RowsOutsidePartitionError(ValueError):
+    """A partitioned write's rows include rows of other partitions; nothing was written."""
+
+
+def refuse_rows_outside(
+    table: str, df: DataFrame, predicate: str, dimensions: Sequence[TablePartitionDimension]
+) -> None:
+    """Raise :class:`RowsOutsidePartitionError`, naming an example, if ``df`` has rows outside ``predicate``."""
+    columns = [d.partition_expr for d in dimensions]
+    outside = df.where(f"NOT coalesce(({predicate}), false)").select(*columns).limit(1).collect()
+    if outside:
+        example = ", ".join(f"{c}={outside[0][c]}" for c in columns)
+        raise RowsOutsidePartitionError(
+            f"Refusing to write {table}: the output has rows outside the partition(s) written"
+            f" ({describe_partitions(dimensions)}), for example {example}. Nothing was written."
+            " The asset must return only its partitions' rows (does its source use the business day's time zone?)."
+        )
 
 
 def _commit_tags(context: dg.OutputContext) -> dict[str, Any]:
@@ -115,6 +203,29 @@ def _commit_tags(context: dg.OutputContext) -> dict[str, Any]:
     if extra is not None:
         tags.update(getattr(extra, "value", extra))
     return tags
+
+
+def _same_values(left: str, right: str, columns: Sequence[str]) -> list[Column]:
+    """Join condition: the aliased frames agree on ``columns``, nulls equal (as the merge's ``<=>``)."""
+    return [F.col(f"{left}.{quote_column(c)}").eqNullSafe(F.col(f"{right}.{quote_column(c)}")) for c in columns]
+
+
+def _replaced_rows(target: DataFrame, source: DataFrame, settings: WriteSettings) -> DataFrame:
+    """Target rows of the source's ``merge_replace_by`` values whose key the source lacks, flagged :data:`REPLACED`.
+
+    Merged by key, they match the rows they came from, which are then deleted. Only target rows
+    of the batch's values are read into the merge, so its cost follows the batch, not the table.
+    """
+    by, keys = settings.merge_replace_by, settings.merge_keys
+    values = source.select(*by).distinct().alias("v")
+    mentioned = target.alias("t").join(values, _same_values("t", "v", by), "left_semi")
+    missing = mentioned.alias("t").join(source.select(*keys).alias("k"), _same_values("t", "k", keys), "left_anti")
+    target_columns = {c.lower() for c in target.columns}
+    as_source = [
+        F.col(quote_column(f.name)) if f.name.lower() in target_columns else F.lit(None).cast(f.dataType).alias(f.name)
+        for f in source.schema.fields
+    ]
+    return missing.select(*as_source, F.lit(True).alias(REPLACED))
 
 
 class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
@@ -137,38 +248,30 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         spark = connection
         location = self.location(table_slice)
         settings = WriteSettings.from_metadata(location.name, context.definition_metadata or {})
-        exists = location.exists(spark)
         incoming = obj.drop(settings.merge_delete_flag) if settings.merge_delete_flag else obj
+        target = location.read(spark) if location.exists(spark) else None
         added: list[str] = []
-        if exists:
-            added = check_compatible(
-                location.name, location.read(spark).schema, incoming.schema, settings.evolution
-            )
+        if target is not None:
+            added = check_compatible(location.name, target.schema, incoming.schema, settings.evolution)
         column_types = {f.name: f.dataType for f in incoming.schema.fields}
-        predicate = slice_predicate(table_slice.partition_dimensions or [], column_types)
+        dimensions = table_slice.partition_dimensions or []
+        predicate = slice_predicate(dimensions, column_types)
 
         with commit_metadata(spark, _commit_tags(context)):
-            if settings.mode == "merge" and exists:
-                scope = None
-                if settings.merge_scope == "partition":
-                    scope = slice_predicate(table_slice.partition_dimensions or [], column_types, "t")
-                self._merge(spark, location, obj, settings, scope)
+            if settings.mode == "merge":
+                scope = predicate if settings.merge_scope == "partition" else None
+                if scope:
+                    # Matched only within the partitions, a row of another one would be inserted
+                    # again by every replay.
+                    refuse_rows_outside(location.name, obj, scope, dimensions)
+                if target is None:
+                    # Created empty, the table takes its first rows through the same merge as any
+                    # later write; the change feed tells each merge which partitions it touched.
+                    location.create_empty(spark, incoming.schema, {"delta.enableChangeDataFeed": "true"})
+                target_scope = slice_predicate(dimensions, column_types, "t") if scope else None
+                self._merge(spark, location, obj, settings, scope, target_scope)
             else:
-                rows = obj
-                if settings.mode == "merge":
-                    rows = self._dedup(obj, settings)
-                    if settings.merge_delete_flag:
-                        rows = rows.where(~F.coalesce(F.col(settings.merge_delete_flag), F.lit(False)))
-                        rows = rows.drop(settings.merge_delete_flag)
-                writer = rows.write.format("delta").mode("overwrite")
-                if settings.mode == "merge" and not exists:
-                    # The change feed tells later merges which partitions they touched.
-                    writer = writer.option("delta.enableChangeDataFeed", "true")
-                if predicate and exists:
-                    writer = writer.option("replaceWhere", predicate)
-                if added:
-                    writer = writer.option("mergeSchema", "true")
-                location.save(writer)
+                self._overwrite(location, obj, predicate, dimensions, first_write=target is None, added=added)
 
         commit = location.last_commit(spark)
         metrics = commit.get("operationMetrics") or {}
@@ -219,8 +322,31 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         return sorted(r["v"] for r in values if r["v"] is not None)
 
     @staticmethod
-    def _dedup(df: DataFrame, settings: WriteSettings) -> DataFrame:
-        return latest_per_key(df, settings.merge_keys, settings.merge_order_by)
+    def _overwrite(
+        location: DeltaLocation,
+        df: DataFrame,
+        predicate: str | None,
+        dimensions: Sequence[TablePartitionDimension],
+        first_write: bool,
+        added: Sequence[str],
+    ) -> None:
+        writer = df.write.format("delta").mode("overwrite")
+        if added:
+            writer = writer.option("mergeSchema", "true")
+        if not predicate:
+            location.save(writer)
+            return
+        if first_write:
+            # Delta checks the rows against replaceWhere only when the table exists.
+            refuse_rows_outside(location.name, df, predicate, dimensions)
+        # replaceWhere on the first write too: a table created meanwhile by another run is not replaced whole.
+        writer = writer.option("replaceWhere", predicate)
+        try:
+            location.save(writer)
+        except AnalysisException as error:
+            if error.getCondition() == "DELTA_REPLACE_WHERE_MISMATCH":
+                refuse_rows_outside(location.name, df, predicate, dimensions)
+            raise
 
     def _merge(
         self,
@@ -228,28 +354,42 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         location: DeltaLocation,
         df: DataFrame,
         settings: WriteSettings,
+        scope: str | None,
         target_scope: str | None,
     ) -> None:
-        source = self._dedup(df, settings)
-        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in settings.merge_keys)
+        """Merge ``df`` by key; ``scope`` (``target_scope`` on alias ``t``) limits the target rows it may change."""
+        source = latest_per_key(df, settings.merge_keys, settings.merge_order_by)
+        flag = settings.merge_delete_flag
+        columns = [c for c in source.columns if c != flag]
+        target = location.read(spark)
+        replaced = None
+        if settings.merge_replace_by:
+            in_scope = target.where(scope) if scope else target
+            source = source.withColumn(REPLACED, F.lit(False)).unionByName(
+                _replaced_rows(in_scope, source, settings), allowMissingColumns=True
+            )
+            replaced = quote_column(REPLACED, "s")
+
+        on = " AND ".join(f"{quote_column(k, 't')} <=> {quote_column(k, 's')}" for k in settings.merge_keys)
         if target_scope:
             on = f"{on} AND {target_scope}"
         newer = at_least_as_new(settings.merge_order_by)
-        columns = [c for c in source.columns if c != settings.merge_delete_flag]
-        assignments = {f"`{c}`": f"s.`{c}`" for c in columns}
-        builder = location.delta_table(spark).alias("t").merge(source.alias("s"), on)
-        builder = builder.withSchemaEvolution()
-        flag = settings.merge_delete_flag
-        if flag:
-            deleted = f"coalesce(s.`{flag}`, false)"
-            delete_cond = f"{deleted} AND ({newer})" if newer else deleted
-            builder = builder.whenMatchedDelete(condition=delete_cond)
-            update_cond = f"NOT {deleted}" + (f" AND ({newer})" if newer else "")
-            builder = builder.whenMatchedUpdate(condition=update_cond, set=assignments)
-            builder = builder.whenNotMatchedInsert(condition=f"NOT {deleted}", values=assignments)
-        else:
-            builder = builder.whenMatchedUpdate(condition=newer, set=assignments)
-            builder = builder.whenNotMatchedInsert(values=assignments)
+        values = [c for c in columns if c not in settings.merge_keys]
+        types = {f.name: f.dataType for f in source.schema.fields}
+        changed = differs(values, types, {c.lower() for c in target.columns})
+        deleted = f"coalesce(s.{quote_column(flag)}, false)" if flag else None
+        live = f"NOT {deleted}" if deleted else None
+        assignments = {quote_column(c): quote_column(c, "s") for c in columns}
+
+        builder = location.delta_table(spark).alias("t").merge(source.alias("s"), on).withSchemaEvolution()
+        # The first matched clause whose condition holds applies, so a replaced row is deleted whatever its order.
+        if replaced:
+            builder = builder.whenMatchedDelete(condition=replaced)
+        if deleted:
+            builder = builder.whenMatchedDelete(condition=_all_of(deleted, newer))
+        builder = builder.whenMatchedUpdate(condition=_all_of(live, newer, changed), set=assignments)
+        insert = _all_of(live, f"NOT {replaced}" if replaced else None)
+        builder = builder.whenNotMatchedInsert(condition=insert, values=assignments)
         builder.execute()
 
     def load_input(

@@ -15,6 +15,7 @@ from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+from pyspark.sql.types import StructType
 
 COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
@@ -73,6 +74,13 @@ class DeltaLocation:
             writer.saveAsTable(f"{self.catalog}.{self.layer}.{self.table}")
         else:
             writer.save(self.path)
+
+    def create_empty(self, spark: SparkSession, schema: StructType, properties: Mapping[str, str]) -> None:
+        """Create the table with ``schema`` and no rows, unless it exists (another run may have just made it)."""
+        writer = spark.createDataFrame([], schema).write.format("delta").mode("ignore")
+        for name, value in properties.items():
+            writer = writer.option(name, value)
+        self.save(writer)
 
     def ensure_schema(self, spark: SparkSession) -> None:
         if self.catalog:
