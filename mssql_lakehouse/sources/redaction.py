@@ -6,7 +6,8 @@ that puts a secret into a Spark option calls :func:`register_spark_secrets`
 first; from then on the secret is masked
 
 * in py4j's DEBUG log, which records every option sent to the JVM and every
-  answer (driver text included), and in PySpark's own error log;
+  answer (driver text included), in PySpark's own error log, and in the driver
+  JVM's console log (where Spark logs a failed task with its error);
 * in every error a Spark call raises, whenever it raises: a JDBC read fails when
   an action runs (a write, a count), long after ``.load()`` returned.
 
@@ -22,6 +23,7 @@ from typing import Any
 
 import py4j.java_gateway
 from py4j.protocol import escape_new_line
+from pyspark import SparkContext
 from pyspark.logger import PySparkLogger
 
 MASK = "***"
@@ -59,6 +61,12 @@ class _SecretFilter(logging.Filter):
             redacted = redact(message, _SECRETS)
             if redacted != message:
                 record.msg, record.args = redacted, None
+            if record.exc_info:
+                # PySpark logs the Java error it is converting; its text is the driver's.
+                trace = logging.Formatter().formatException(record.exc_info)
+                redacted = redact(trace, _SECRETS)
+                if redacted != trace:
+                    record.exc_info, record.exc_text = None, redacted
         return True
 
 
@@ -82,6 +90,46 @@ def _redacting(get_return_value: Callable[..., Any]) -> Callable[..., Any]:
     return redacted_get_return_value
 
 
+# The driver JVM and secrets whose console log already masks them (see _mask_in_jvm_log).
+_jvm_masked: tuple[SparkContext, frozenset[str]] | None = None
+
+
+def _mask_in_jvm_log(spark_context: SparkContext) -> None:
+    """Give the driver's console appenders (Spark's own log, log4j2 on stderr) a layout that masks
+    every registered secret: Spark logs a failed task with its error's text there."""
+    global _jvm_masked
+    if _jvm_masked == (spark_context, frozenset(_SECRETS)):
+        return
+    jvm = spark_context._jvm
+    log4j = jvm.org.apache.logging.log4j
+    secrets = jvm.java.util.regex.Pattern.compile("|".join(jvm.java.util.regex.Pattern.quote(s) for s in _SECRETS))
+    masking = log4j.core.pattern.RegexReplacement.createRegexReplacement(secrets, MASK)
+    context = log4j.LogManager.getContext(False)
+    config = context.getConfiguration()
+    consoles = [
+        (logger, name, appender)
+        for logger in [config.getRootLogger(), *config.getLoggers().values()]
+        for name, appender in logger.getAppenders().items()
+        if appender.getClass().getSimpleName() == "ConsoleAppender"
+        and appender.getLayout().getClass().getSimpleName() == "PatternLayout"
+    ]
+    # Appenders and layouts cannot change: a new appender with the same pattern replaces each one.
+    replaced: dict[str, Any] = {}
+    for logger, name, appender in consoles:
+        if name not in replaced:
+            layout = log4j.core.layout.PatternLayout.newBuilder().withPattern(appender.getLayout().getConversionPattern())
+            layout = layout.withConfiguration(config).withRegexReplacement(masking).build()
+            builder = log4j.core.appender.ConsoleAppender.newBuilder().setName(name).setTarget(appender.getTarget())
+            replaced[name] = builder.setLayout(layout).setConfiguration(config).build()
+            replaced[name].start()
+        logger.removeAppender(name)
+        logger.addAppender(replaced[name], None, None)
+    for _, _, appender in consoles:
+        appender.stop()
+    context.updateLoggers()
+    _jvm_masked = (spark_context, frozenset(_SECRETS))
+
+
 def register_spark_secrets(secrets: Iterable[str | None]) -> None:
     """Mask these secrets, from now on, in Spark's logs and errors (idempotent; call it before a
     secret goes into a Spark option or property)."""
@@ -99,3 +147,6 @@ def register_spark_secrets(secrets: Iterable[str | None]) -> None:
     current = py4j.java_gateway.get_return_value
     if not getattr(current, "redacts_secrets", False):
         py4j.java_gateway.get_return_value = _redacting(current)
+    spark_context = SparkContext._active_spark_context
+    if spark_context is not None and _SECRETS:
+        _mask_in_jvm_log(spark_context)

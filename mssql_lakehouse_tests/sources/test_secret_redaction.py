@@ -32,7 +32,7 @@ class _Records(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        self.messages.append(logging.Formatter().format(record))  # with the exception logged, if any
 
 
 @pytest.fixture
@@ -55,6 +55,22 @@ def spark_log() -> Iterator[_Records]:
 
 def _text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
+
+
+def _spark_console_lines(spark, error_text: str) -> list[str]:
+    """What Spark's own log (log4j2, the driver's console) prints for an executor error with this text."""
+    jvm = spark.sparkContext._jvm
+    log4j = jvm.org.apache.logging.log4j
+    event = (
+        log4j.core.impl.Log4jLogEvent.newBuilder()
+        .setLoggerName("org.apache.spark.executor.Executor")
+        .setLevel(log4j.Level.ERROR)
+        .setMessage(log4j.message.SimpleMessage("Exception in task 0.0 in stage 0.0 (TID 0)"))
+        .setThrown(jvm.java.sql.SQLException(error_text))
+        .build()
+    )
+    config = log4j.LogManager.getContext(False).getConfiguration()
+    return [appender.getLayout().toSerializable(event) for appender in config.getRootLogger().getAppenders().values()]
 
 
 def test_the_event_hubs_connection_string_stays_out_of_the_logs(spark, tmp_path, caplog, spark_log):
@@ -107,5 +123,7 @@ def test_a_jdbc_read_failing_at_action_time_reports_no_secret(spark, tmp_path, c
     events = "\n".join(str(e) for e in result.all_events)
     assert all("CAST_INVALID_INPUT" in text for text in (*failures, events)), "the reason is kept"
     assert any("CAST_INVALID_INPUT" in m for m in spark_log.messages), "py4j did not log the JVM's answer"
-    for text in (*failures, events, caplog.text, *spark_log.messages):
+    console = _spark_console_lines(spark, f"Conversion Error: Could not convert string '{password}' to INT32")
+    assert console and all("Conversion Error" in line for line in console)
+    for text in (*failures, events, caplog.text, *spark_log.messages, *console):
         assert password not in text
