@@ -1,12 +1,13 @@
-"""Failed nightly runs and failed checks, recorded in ``ops/run_alerts`` for planners."""
+"""Failed runs and failed checks of every job of the code location, recorded in ``ops/run_alerts`` for planners.
+
+Every slice's runs are recorded: the sales jobs, the Customer 360 runs its change sensor
+requests, the inventory and finance jobs, the DR replica and runs launched from the UI.
+"""
 
 import dagster as dg
 
-from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
 from mssql_lakehouse.ops.run_alerts import RunAlert, record
 from mssql_lakehouse.settings import run_alerts_uri
-
-MONITORED = [sales_nightly_job, sales_gold_refresh_job]
 
 
 def failed_checks(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[RunAlert]:
@@ -38,7 +39,9 @@ def _partition(run: dg.DagsterRun) -> str:
     return f"{start}..{end}" if start else ""
 
 
-@dg.run_failure_sensor(name="record_failed_sales_runs", monitored_jobs=MONITORED, default_status=dg.DefaultSensorStatus.RUNNING)
+# Without monitored_jobs a run status sensor watches every job of its code location, including
+# the job a sensor with an asset selection as target runs (Customer 360).
+@dg.run_failure_sensor(name="record_failed_runs", default_status=dg.DefaultSensorStatus.RUNNING)
 def record_failed_runs(context: dg.RunFailureSensorContext):
     run = context.dagster_run
     failure = RunAlert(
@@ -55,10 +58,7 @@ def record_failed_runs(context: dg.RunFailureSensorContext):
 
 
 @dg.run_status_sensor(
-    name="record_failed_sales_checks",
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=MONITORED,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    name="record_failed_checks", run_status=dg.DagsterRunStatus.SUCCESS, default_status=dg.DefaultSensorStatus.RUNNING
 )
 def record_failed_checks(context: dg.RunStatusSensorContext):
     record(run_alerts_uri(), failed_checks(context.instance, context.dagster_run))
