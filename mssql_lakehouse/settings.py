@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class Deployment(str, enum.Enum):
@@ -100,8 +101,19 @@ def jar_cache_dir() -> Path:
 
 
 def erp_timezone() -> str:
-    """The ERP's wall-clock time zone: daily partitions and the nightly cut-off follow it."""
-    return os.environ.get("LAKEHOUSE_ERP_TIMEZONE", "UTC")
+    """The business day's time zone (``LAKEHOUSE_ERP_TIMEZONE``, an IANA name, default UTC).
+
+    The ERP writes ``datetime2`` values and CDC commit times on this wall clock, so it is at
+    once the zone of the daily and monthly partitions, of every source's time windows (see
+    :class:`mssql_lakehouse.sources.MssqlSource`), of the demo ERP's clock, and of the
+    schedules. It is read here only, so no part can cut the day elsewhere.
+    """
+    name = os.environ.get("LAKEHOUSE_ERP_TIMEZONE", "UTC").strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"LAKEHOUSE_ERP_TIMEZONE={name!r} is not an IANA time zone (e.g. America/New_York)") from None
+    return name
 
 
 def partitions_start_date() -> str:

@@ -40,6 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mssql_lakehouse.demo_erp import db
+from mssql_lakehouse.demo_erp.generator import recorded_time_zone
 from mssql_lakehouse.demo_erp.schema import erp_path
 
 CONNECTOR_VERSION = "2.7.3.Final"
@@ -369,14 +370,18 @@ def export(
     demo_dir: Path,
     out_dir: Path,
     *,
-    time_zone: str = "UTC",
     settings: EventSettings = EventSettings(),
     capture_instance: str = CAPTURE_INSTANCE,
 ) -> list[Path]:
-    """Write one Debezium event file per commit date; returns the files written or rewritten."""
+    """Write one Debezium event file per commit date; returns the files written or rewritten.
+
+    Commit times are the demo server's wall clock, in the zone it was seeded in; ``ts_ms`` is
+    their instant, as the connector reports it.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     by_day: dict[dt.date, list[str]] = {}
     with db.connect(erp_path(demo_dir), read_only=True) as con:
+        time_zone = recorded_time_zone(dict(con.execute("SELECT name, value FROM demo.settings").fetchall()))
         columns = captured_columns(con, capture_instance)
         for commit_time, line in events_from_change_rows(change_rows(con, capture_instance), columns, time_zone, settings):
             by_day.setdefault(commit_time.date(), []).append(line)
@@ -394,13 +399,12 @@ def export(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from mssql_lakehouse.settings import LocalPaths, erp_timezone
+    from mssql_lakehouse.settings import LocalPaths
 
     paths = LocalPaths.from_env()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo-dir", type=Path, default=paths.demo_erp_dir)
     parser.add_argument("--out", type=Path, default=paths.landing_root / "debezium" / "customers")
-    parser.add_argument("--time-zone", default=erp_timezone(), help="the server's time zone (commit times)")
     parser.add_argument("--time-precision-mode", choices=["adaptive", "connect"], default="adaptive")
     parser.add_argument("--decimal-handling-mode", choices=["precise", "string", "double"], default="precise")
     parser.add_argument("--no-schema", action="store_true", help="payload only (schemas.enable=false)")
@@ -408,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = EventSettings(
         encoding=Encoding(args.time_precision_mode, args.decimal_handling_mode), with_schema=not args.no_schema
     )
-    written = export(args.demo_dir, args.out, time_zone=args.time_zone, settings=settings)
+    written = export(args.demo_dir, args.out, settings=settings)
     print(f"{len(written)} file(s) written to {args.out}")
 
 

@@ -44,6 +44,15 @@ quantities, each at a time inside D, keeping the closed versions in
 
 ``RowVer`` is ``day_ordinal << 40 | transaction << 16 | change``, so it grows with commit
 order like SQL Server's database-wide rowversion counter (its values are sparser).
+
+The clock. The demo server runs in the business day's zone (``LAKEHOUSE_ERP_TIMEZONE``,
+recorded in ``demo.settings`` as ``time_zone``; a folder is extended in its own zone only), as
+SQL Server's ``SYSDATETIME()`` does: ``ModifiedDate``, ``cdc.lsn_time_mapping`` and
+``ct.versions`` hold wall-clock times of that zone. A time "inside D" is a moment of D's real
+length (23 or 25 hours on a DST change) shown on that wall clock, so no value falls in the hour
+a spring-forward skips and the repeated hour of a fall-back is used twice; transactions are
+numbered in wall-clock order, so commit times never go back as LSNs grow. The temporal tables'
+period columns are in UTC, as SQL Server keeps them.
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -60,6 +69,7 @@ from typing import Any
 import duckdb
 
 from mssql_lakehouse.demo_erp import db
+from mssql_lakehouse.settings import erp_timezone
 from mssql_lakehouse.demo_erp.cdc import (
     MAX_SLOT,
     day_ordinal,
@@ -197,11 +207,31 @@ def _date(day: dt.date) -> str:
     return f"DATE '{day.isoformat()}'"
 
 
+def _define_clock(con: duckdb.DuckDBPyConnection, time_zone: str) -> None:
+    """SQL macros for the demo server's clock in ``time_zone`` (an IANA name, checked by the settings).
+
+    ``erp_time(day, offset)``: the wall-clock time ``offset`` microseconds of a nominal 24-hour
+    day into ``day``, the offset stretched to the day's real length (23, 24 or 25 hours), so
+    the same fraction of every day is an existing moment of it. ``erp_utc(wall)``: a wall-clock
+    time as UTC (for the temporal tables' period columns).
+    """
+    zone = db.sql_string(time_zone)
+    _run(con, f"""
+        CREATE OR REPLACE TEMP MACRO erp_midnight(day) AS timezone({zone}, CAST(day AS TIMESTAMP))
+    """)
+    _run(con, f"""
+        CREATE OR REPLACE TEMP MACRO erp_time(day, offset_micros) AS timezone({zone},
+            erp_midnight(day) + to_microseconds(CAST(offset_micros AS BIGINT)
+                * CAST(epoch(erp_midnight(day + 1)) - epoch(erp_midnight(day)) AS BIGINT) // 86400))
+    """)
+    _run(con, f"CREATE OR REPLACE TEMP MACRO erp_utc(wall) AS timezone('UTC', timezone({zone}, wall))")
+
+
 def _time_in_day(day_sql: str, u: str, lo_seconds: float, hi_seconds: float) -> str:
-    """A TIMESTAMP at microseconds between two offsets into a day, chosen by ``u``."""
+    """A wall-clock TIMESTAMP at microseconds between two offsets into a day, chosen by ``u``."""
     lo = int(lo_seconds * 1_000_000)
     span = int((hi_seconds - lo_seconds) * 1_000_000)
-    return f"({day_sql}::TIMESTAMP + to_microseconds(CAST({lo} + floor({u} * {span}) AS BIGINT)))"
+    return f"erp_time({day_sql}, {lo} + floor({u} * {span}))"
 
 
 def _uuid(table: str, *keys: str) -> str:
@@ -294,8 +324,9 @@ def seed(
 
     Days a file already holds are skipped; the first new day of each file must be the day
     after its last seeded day (no gaps, never backwards), else :class:`SeedError` before
-    anything is written. ``scale`` and ``regions`` are fixed when the folder is created
-    (``regions=None`` means the recorded ones, or ``amer, emea, apac`` for a new folder).
+    anything is written. ``scale``, ``regions`` and the clock's zone (``LAKEHOUSE_ERP_TIMEZONE``)
+    are fixed when the folder is created (``regions=None`` means the recorded ones, or
+    ``amer, emea, apac`` for a new folder).
     """
     if days < 1:
         raise SeedError(f"days must be at least 1, got {days}")
@@ -311,18 +342,20 @@ def seed(
     demo_dir.mkdir(parents=True, exist_ok=True)
     requested = [start + dt.timedelta(days=k) for k in range(days)]
     volumes = Volumes(scale)
+    time_zone = erp_timezone()
     timings: dict[dt.date, float] = {}
     written: list[dt.date] = []
 
     with db.connect(erp_path(demo_dir)) as con:
         recorded = _settings(con, "erp")
         if recorded:
-            _check_same(recorded, scale, regions)
+            _check_same(recorded, scale, regions, time_zone)
             regions = recorded["regions"].split(",")
             first_day = dt.date.fromisoformat(recorded["first_day"])
         else:
             regions = list(regions or DEFAULT_REGIONS)
             first_day = start
+        _define_clock(con, time_zone)
         erp_days = _seeded_days(con, "erp") if recorded else []
         plan = {"erp": _new_days(erp_days, requested, "the demo ERP (erp.duckdb)", first_day)}
         for region in regions:
@@ -341,7 +374,7 @@ def seed(
             began = time.perf_counter()
             touched = False
             if day in plan["erp"]:
-                _in_transaction(con, lambda d=day: _seed_erp_day(con, d, volumes, regions, first_day))
+                _in_transaction(con, lambda d=day: _seed_erp_day(con, d, volumes, regions, first_day, time_zone))
                 touched = True
             for index, region in enumerate(regions):
                 alias = _region_alias(region)
@@ -495,7 +528,18 @@ def _seeded_days(con: duckdb.DuckDBPyConnection, catalog: str) -> list[dt.date]:
     return [r[0] for r in con.execute(f"SELECT day FROM {catalog}.demo.seeded_days ORDER BY day").fetchall()]
 
 
-def _check_same(recorded: dict[str, str], scale: float, regions: Sequence[str] | None) -> None:
+def recorded_time_zone(settings: Mapping[str, str]) -> str:
+    """The zone of a demo server's clock, from its ``demo.settings`` (folders seeded before it was recorded ran on UTC)."""
+    return settings.get("time_zone", "UTC")
+
+
+def _check_same(recorded: dict[str, str], scale: float, regions: Sequence[str] | None, time_zone: str) -> None:
+    recorded_zone = recorded_time_zone(recorded)
+    if recorded_zone != time_zone:
+        raise SeedError(
+            f"this demo's clock runs in {recorded_zone}, not LAKEHOUSE_ERP_TIMEZONE={time_zone}; extend it "
+            "with the same LAKEHOUSE_ERP_TIMEZONE or seed a fresh folder"
+        )
     if float(recorded["scale"]) != float(scale):
         raise SeedError(
             f"this demo was created with scale {recorded['scale']}; extend it with the same scale "
@@ -560,7 +604,9 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-def _create_erp(con: duckdb.DuckDBPyConnection, first_day: dt.date, v: Volumes, regions: Sequence[str]) -> None:
+def _create_erp(
+    con: duckdb.DuckDBPyConnection, first_day: dt.date, v: Volumes, regions: Sequence[str], time_zone: str
+) -> None:
     for stmt in erp_ddl():
         _run(con, stmt)
     settings = {
@@ -568,6 +614,7 @@ def _create_erp(con: duckdb.DuckDBPyConnection, first_day: dt.date, v: Volumes, 
         "regions": ",".join(regions),
         "first_day": first_day.isoformat(),
         "generator_version": GENERATOR_VERSION,
+        "time_zone": time_zone,
     }
     con.executemany("INSERT INTO demo.settings VALUES (?, ?)", sorted(settings.items()))
     con.executemany(
@@ -695,10 +742,11 @@ def _tx_end(begin: str, u: str, max_ms: int = 50) -> str:
 
 
 def _seed_erp_day(
-    con: duckdb.DuckDBPyConnection, day: dt.date, v: Volumes, regions: Sequence[str], first_day: dt.date
+    con: duckdb.DuckDBPyConnection, day: dt.date, v: Volumes, regions: Sequence[str], first_day: dt.date,
+    time_zone: str,
 ) -> None:
     if day == first_day:
-        _create_erp(con, first_day, v, regions)
+        _create_erp(con, first_day, v, regions, time_zone)
     D = _date(day)
     dord = day_ordinal(day)
     seqs = dict(con.execute("SELECT name, last_value FROM demo.sequences").fetchall())
@@ -874,8 +922,8 @@ def _stage_order_actions(con: duckdb.DuckDBPyConnection, D: str) -> None:
     batches = max(8, math.ceil(n_progress / 20_000))
     step = 16 * 3600 // batches
     batch_begin = (
-        f"({D}::TIMESTAMP + to_microseconds(CAST((6 * 3600 + batch * {step}) * 1000000 "
-        f"+ floor({_u('batch', D, 'batch')} * {min(step, 600)} * 1000000) AS BIGINT)))"
+        f"erp_time({D}, (6 * 3600 + batch * {step}) * 1000000 "
+        f"+ floor({_u('batch', D, 'batch')} * {min(step, 600)} * 1000000))"
     )
     _run(
         con,
@@ -1334,7 +1382,7 @@ def _seed_region_day(
                    floor({_u('inv_bin', r, 'ProductID', 'LocationID')} * 50)::UTINYINT AS Bin,
                    floor({_u('inv_qty', r, 'ProductID', 'LocationID')} * 500)::SMALLINT AS Quantity,
                    {_uuid('Production.ProductInventory', r, 'ProductID', 'LocationID')} AS rowguid,
-                   {D}::TIMESTAMP AS ModifiedDate, {D}::TIMESTAMP AS ValidFrom,
+                   {D}::TIMESTAMP AS ModifiedDate, erp_utc({D}::TIMESTAMP) AS ValidFrom,
                    TIMESTAMP '{END_OF_TIME}' AS ValidTo
             FROM s
             WHERE {_u('inv_stocked', r, 'ProductID', 'LocationID')} < 0.8
@@ -1353,7 +1401,7 @@ def _seed_region_day(
         WHERE {_u('inv_chg', r, D, 'i.ProductID', 'i.LocationID')} < 0.25
         """,
     )
-    inv_cols = _cols(INVENTORY_TABLES[0], "i").replace('i."ValidTo"', 'c.t AS "ValidTo"')
+    inv_cols = _cols(INVENTORY_TABLES[0], "i").replace('i."ValidTo"', 'erp_utc(c.t) AS "ValidTo"')
     _run(
         con,
         f"""
@@ -1367,7 +1415,7 @@ def _seed_region_day(
         con,
         f"""
         UPDATE {cat}.Production.ProductInventory AS i
-        SET Quantity = c.q, ModifiedDate = c.t, ValidFrom = c.t
+        SET Quantity = c.q, ModifiedDate = c.t, ValidFrom = erp_utc(c.t)
         FROM inv_chg c
         WHERE i.ProductID = c.ProductID AND i.LocationID = c.LocationID
         """,

@@ -18,7 +18,6 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.demo_erp.schema import inventory_path, validate_region
-from mssql_lakehouse.settings import erp_timezone
 from mssql_lakehouse.sources import MssqlSource, TableSource
 
 FORMATS = ("parquet", "csv")
@@ -51,7 +50,7 @@ def export_inventory(
     if not source_file.exists():
         raise ExportError(f"the demo has no inventory for region {region!r} ({source_file} is missing)")
     at = snapshot_time(day)
-    source = MssqlSource.demo(source_file, time_zone=erp_timezone())
+    source = MssqlSource.demo(source_file)
     snapshot = source.extract(spark, PRODUCT_INVENTORY, as_of=at).df.select(
         *EXPORTED_COLUMNS, F.lit(at).cast("timestamp_ntz").alias("SnapshotTime")
     )

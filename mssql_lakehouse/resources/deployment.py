@@ -20,7 +20,11 @@ from mssql_lakehouse.sources import MssqlSource
 
 
 def erp_source() -> MssqlSource:
-    """The ERP database: a real SQL Server when ``MSSQL_SERVER`` is set, else the embedded demo."""
+    """The ERP database: a real SQL Server when ``MSSQL_SERVER`` is set, else the embedded demo.
+
+    Either way its clock is the business day's zone (``LAKEHOUSE_ERP_TIMEZONE``, see
+    :func:`mssql_lakehouse.settings.erp_timezone`), which the partitions use too.
+    """
     if os.environ.get("MSSQL_SERVER"):
         return MssqlSource.from_env("MSSQL")
     return MssqlSource.demo(LocalPaths.from_env().demo_erp_dir / "erp.duckdb", database="erp")

@@ -1,10 +1,12 @@
 """Positions in a source: times in the source's clock, LSNs, versions.
 
-* Dagster partition windows are time-zone aware (UTC by default). ``datetime2``
-  watermark columns and CDC's ``cdc.lsn_time_mapping`` hold the server's
-  wall-clock time, so windows are converted to the source's time zone and made
-  naive before they reach SQL (:func:`to_source_time`). Naive datetimes are
-  taken as already in the source's time zone.
+* Dagster partition windows are time-zone aware, in the business day's zone.
+  ``datetime2`` watermark columns and CDC's ``cdc.lsn_time_mapping`` hold the
+  server's wall-clock time, which runs in that same zone
+  (``LAKEHOUSE_ERP_TIMEZONE``), so windows are shown on that clock and made naive
+  before they reach SQL (:func:`to_source_time`): a day is midnight to midnight
+  there, 23 or 25 hours on a DST change. Naive datetimes are taken as already on
+  the server's clock.
 * System-versioned temporal tables keep their period columns in UTC, so an AS OF
   time is converted to UTC instead (:func:`to_utc_naive`).
 * An LSN is SQL Server's ``binary(10)``: 10 bytes, big-endian, compared bytewise.

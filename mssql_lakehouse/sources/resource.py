@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, model_validator
 from pyspark.sql import SparkSession
 
+from mssql_lakehouse.settings import erp_timezone
 from mssql_lakehouse.sources.connection import ConnectionSettings
 from mssql_lakehouse.sources.control import ControlSession, control_session
 from mssql_lakehouse.sources.dialects import Dialect, dialect_for
@@ -82,11 +83,6 @@ class MssqlSource(dg.ConfigurableResource):
     )
     login_timeout_seconds: int = Field(default=30)
     demo_path: str | None = Field(default=None, description="The DuckDB file, for engine 'demo'.")
-    time_zone: str = Field(
-        default="UTC",
-        description="Time zone of the server's wall-clock datetime2 values and CDC commit times; "
-        "partition windows are converted to it.",
-    )
     fetch_size: int = Field(default=10_000, description="JDBC fetch size.")
     target_rows_per_partition: int = Field(default=500_000, description="Rows per parallel JDBC read.")
     max_partitions: int = Field(
@@ -95,6 +91,17 @@ class MssqlSource(dg.ConfigurableResource):
     odbc_driver: str = Field(default="ODBC Driver 18 for SQL Server")
     application_name: str = Field(default="mssql_lakehouse")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_clock_of_its_own(cls, data: Any) -> Any:
+        # Extra arguments are otherwise dropped in silence: a zone given here would not be used.
+        if isinstance(data, dict) and "time_zone" in data:
+            raise SourceConfigError(
+                "MssqlSource takes no time_zone: the server's clock is the business day's zone, "
+                f"LAKEHOUSE_ERP_TIMEZONE (now {erp_timezone()!r})"
+            )
+        return data
+
     # -- construction ---------------------------------------------------------------------------
     @classmethod
     def from_env(cls, prefix: str = "MSSQL", **overrides: Any) -> MssqlSource:
@@ -102,16 +109,25 @@ class MssqlSource(dg.ConfigurableResource):
 
         ``<PREFIX>_ENGINE`` (mssql|demo), ``_SERVER``, ``_PORT``, ``_DATABASE``, ``_AUTH``,
         ``_USER``, ``_PASSWORD``, ``_CLIENT_ID``, ``_CLIENT_SECRET``, ``_TENANT_ID``,
-        ``_ENCRYPT``, ``_TRUST_SERVER_CERTIFICATE``, ``_DEMO_PATH``, ``_TIME_ZONE``. Only the
-        secrets' variable names are kept; their values are read when a run starts.
+        ``_ENCRYPT``, ``_TRUST_SERVER_CERTIFICATE``, ``_DEMO_PATH``. Only the secrets' variable
+        names are kept; their values are read when a run starts. The server's clock is the
+        business day's zone, ``LAKEHOUSE_ERP_TIMEZONE``: a ``<PREFIX>_TIME_ZONE`` naming another
+        zone is refused rather than cutting this source's days elsewhere.
         """
         env = os.environ
 
         def name(key: str) -> str:
             return f"{prefix}_{key}"
 
+        own_zone = env.get(name("TIME_ZONE"), "").strip()
+        if own_zone and own_zone != erp_timezone():
+            raise SourceConfigError(
+                f"{name('TIME_ZONE')}={own_zone!r} differs from LAKEHOUSE_ERP_TIMEZONE={erp_timezone()!r}. "
+                f"The ERP's wall clock is the business day: set LAKEHOUSE_ERP_TIMEZONE to the server's "
+                f"zone and unset {name('TIME_ZONE')}."
+            )
         config: dict[str, Any] = {}
-        for key in ("ENGINE", "SERVER", "DATABASE", "AUTH", "USER", "CLIENT_ID", "TENANT_ID", "DEMO_PATH", "TIME_ZONE"):
+        for key in ("ENGINE", "SERVER", "DATABASE", "AUTH", "USER", "CLIENT_ID", "TENANT_ID", "DEMO_PATH"):
             if name(key) in env:
                 config[key.lower()] = env[name(key)]
         if name("PORT") in env:
@@ -170,7 +186,8 @@ class MssqlSource(dg.ConfigurableResource):
             fetch_size=self.fetch_size,
             target_rows_per_partition=self.target_rows_per_partition,
             max_partitions=self.max_partitions,
-            time_zone=self.time_zone,
+            # The server's datetime2 values and CDC commit times are on the business day's clock.
+            time_zone=erp_timezone(),
         )
 
     @property
@@ -186,7 +203,8 @@ class MssqlSource(dg.ConfigurableResource):
     def describe(self) -> dict[str, Any]:
         """Where this source points, safe for logs and metadata (no secrets)."""
         where = self.demo_path if self.engine == "demo" else f"{self.server}:{self.port}"
-        out = {"engine": self.engine, "database": self.database, "location": where, "pool": self.pool}
+        out = {"engine": self.engine, "database": self.database, "location": where, "pool": self.pool,
+               "time_zone": erp_timezone()}
         if self.engine == "mssql":
             out.update(auth=self.auth, encrypt=self.encrypt, login=self.user or self.client_id or "(managed identity)")
         return out
