@@ -16,7 +16,8 @@ It watches the configured feed:
 A day is requested once its partition exists (the day is over in the ERP's time zone) and,
 for SQL Server, the capture job has harvested it; until then it waits in the cursor. Each
 request's run key names the day and the change data that triggered it, and the cursor
-advances in the same evaluation, so nothing is requested twice.
+advances in the same evaluation, so nothing is requested twice; but a day whose run failed
+is requested again on a later tick, a few times (see ``requested_runs``).
 """
 
 import datetime as dt
@@ -31,6 +32,7 @@ import dagster as dg
 
 from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, SNAPSHOT, CustomerCdcSettings
 from mssql_lakehouse.partitions import daily_partitions
+from mssql_lakehouse.sensors.requested_runs import Requested, follow_up, log_notes, skip_reason, with_retries
 from mssql_lakehouse.settings import erp_timezone
 from mssql_lakehouse.sources import MssqlSource
 from mssql_lakehouse.transforms.customer_changes import CAPTURE_INSTANCE
@@ -52,6 +54,8 @@ class ChangeCursor:
     """Day -> the token of the change data that touched it, for days not requestable yet."""
     snapshot_lsn: str | None = None
     """LSN of the last ``bronze/customer_snapshot`` whose day was requested."""
+    requested: list[Requested] = field(default_factory=list)
+    """Runs requested and not known to have succeeded yet."""
 
     @classmethod
     def parse(cls, text: str | None) -> "ChangeCursor":
@@ -59,13 +63,14 @@ class ChangeCursor:
             return cls()
         raw = json.loads(text)
         return cls(
-            raw.get("files", {}), raw.get("lsn"), raw.get("through"), raw.get("pending", {}), raw.get("snapshot_lsn")
+            raw.get("files", {}), raw.get("lsn"), raw.get("through"), raw.get("pending", {}), raw.get("snapshot_lsn"),
+            [Requested.parse(r) for r in raw.get("requested", [])],
         )
 
     def dump(self) -> str:
         return json.dumps(
             {"files": self.files, "lsn": self.lsn, "through": self.through, "pending": self.pending,
-             "snapshot_lsn": self.snapshot_lsn},
+             "snapshot_lsn": self.snapshot_lsn, "requested": [r.dump() for r in self.requested]},
             sort_keys=True,
         )
 
@@ -150,7 +155,7 @@ def with_new_snapshot(observation: Observation, instance: dg.DagsterInstance, cu
     return Observation(touched, observation.requestable_through, replace(observation.cursor, snapshot_lsn=lsn.value))
 
 
-def plan_runs(observation: Observation, now: dt.datetime) -> tuple[list[dg.RunRequest], ChangeCursor, list[str]]:
+def plan_runs(observation: Observation, now: dt.datetime) -> tuple[list[Requested], ChangeCursor, list[str]]:
     """Run requests for the touched and pending days that are requestable now; the rest stays pending.
 
     Returns (requests, new cursor, days before the first partition that were ignored).
@@ -169,8 +174,9 @@ def plan_runs(observation: Observation, now: dt.datetime) -> tuple[list[dg.RunRe
             ignored.append(day)
         elif day <= limit:
             requests.append(
-                dg.RunRequest(
+                Requested(
                     run_key=f"{RUN_KEY_PREFIX}:{day}:{wanted[day]}",
+                    attempt=1,
                     partition_key=day,
                     tags={"customer_360/trigger": wanted[day]},
                 )
@@ -199,15 +205,19 @@ def evaluate(
         observation = observe_files(settings.landing_path(), cursor, erp_timezone())
     else:
         observation = with_new_snapshot(observe_cdc(erp, cursor), context.instance, cursor)
-    requests, new_cursor, ignored = plan_runs(observation, now)
+    new, new_cursor, ignored = plan_runs(observation, now)
     if ignored:
         context.log.info(f"Ignoring change data of days before the first partition: {', '.join(ignored)}")
     if new_cursor.pending:
         context.log.info(f"Waiting for days to close (or be captured): {', '.join(sorted(new_cursor.pending))}")
+    followed = follow_up(context.instance, cursor.requested)
+    log_notes(context, followed)
+    requests, to_follow = with_retries(followed, new)
+    new_cursor = replace(new_cursor, requested=to_follow)
     if not requests:
-        return dg.SensorResult(skip_reason=dg.SkipReason("No new change data for a day that can run"),
+        return dg.SensorResult(skip_reason=skip_reason("No new change data for a day that can run", followed),
                                cursor=new_cursor.dump())
-    return dg.SensorResult(run_requests=requests, cursor=new_cursor.dump())
+    return dg.SensorResult(run_requests=[r.run_request() for r in requests], cursor=new_cursor.dump())
 
 
 @dg.sensor(
