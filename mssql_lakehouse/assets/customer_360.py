@@ -8,11 +8,13 @@ Both normalise into the same rows (see ``transforms/customer_changes.py``).
 ``silver/customers_history`` (SCD2) and ``silver/customers`` (SCD1) are rewritten for
 the customers the day's changes touched, from *all* their changes in bronze, so days can
 be materialized in any order and replayed any number of times with the same result as
-applying every change once in commit order. ``silver/customers`` is derived
-from the history table as written, for the touched customers and for any whose SCD1 row
-disagrees with it: the two tables are separate commits, and the next run repairs what a run
-that died between them left stale. ``gold/customer_360`` joins the live profiles with the
-sales facts when the sales tables exist.
+applying every change once in commit order. The history write replaces each touched
+customer's versions (a recompute can drop one: a snapshot read made redundant by an earlier
+day that landed later), and ``silver/customers`` is derived from the history table as
+written, for the touched customers and for any whose SCD1 row disagrees with it: the two
+tables are separate commits, and the next run repairs what a run that died between them
+left stale. ``gold/customer_360`` joins the live profiles with the sales facts when the
+sales tables exist.
 """
 
 import datetime as dt
@@ -402,6 +404,10 @@ def customer_snapshot(context: dg.AssetExecutionContext):
                 "write_mode": "merge",
                 "merge_keys": [SILVER_KEY, "valid_from_lsn"],
                 "merge_scope": "table",
+                # Each written customer's recomputed history is complete: versions it no longer has go,
+                # all of them for a customer written as a delete marker (no version left).
+                "merge_replace_by": [SILVER_KEY],
+                "merge_delete_flag": DELETE_FLAG,
             },
             kinds={"pyspark", "delta"},
             description="SCD2: one row per version of a customer, valid_from/valid_to (commit times), "

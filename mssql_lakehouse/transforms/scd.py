@@ -75,9 +75,24 @@ def touched_keys(events: DataFrame, key: str) -> DataFrame:
 
 
 def history_of(all_events: DataFrame, keys: DataFrame, key: str, columns: Sequence[str]) -> DataFrame:
-    """The whole history of ``keys``, recomputed from every event of theirs in ``all_events``."""
+    """The whole history of ``keys``, recomputed from every event of theirs in ``all_events``.
+
+    These rows replace the keys' rows in a history table (merged by key and ``valid_from_lsn``,
+    replacing by key, ``is_deleted`` as delete flag). A key left without any version - only
+    ever deleted, or its one transaction ends in a delete once a late event of it landed - is
+    one row with ``is_deleted`` true and nulls, so the merge still removes the versions it had.
+    """
     theirs = all_events.join(F.broadcast(keys), key, "left_semi")
-    return scd2_history(theirs, key, columns)
+    versions = scd2_history(theirs, key, columns).withColumn(DELETE_FLAG, F.lit(False))
+    return versions.unionByName(_markers(keys.join(versions.select(key), key, "left_anti"), versions, key))
+
+
+def _markers(keys: DataFrame, like: DataFrame, key: str) -> DataFrame:
+    """A delete marker per key of ``keys`` in ``like``'s columns: the key, nulls, ``is_deleted`` true."""
+    values = [c for c in like.columns if c not in (key, DELETE_FLAG)]
+    return keys.select(
+        key, *[F.lit(None).cast(like.schema[c].dataType).alias(c) for c in values], F.lit(True).alias(DELETE_FLAG)
+    )
 
 
 def scd1_from_history(history: DataFrame, keys: DataFrame, key: str, columns: Sequence[str]) -> DataFrame:
@@ -86,13 +101,7 @@ def scd1_from_history(history: DataFrame, keys: DataFrame, key: str, columns: Se
     The marker has ``is_deleted`` true and null values; a merge by ``key`` applies it.
     """
     current = history.where("is_current").select(*columns, "valid_from", F.lit(False).alias(DELETE_FLAG))
-    gone = keys.join(current.select(key), key, "left_anti")
-    markers = gone.select(
-        *[F.col(c) if c == key else F.lit(None).cast(current.schema[c].dataType).alias(c) for c in columns],
-        F.lit(None).cast("timestamp_ntz").alias("valid_from"),
-        F.lit(True).alias(DELETE_FLAG),
-    )
-    return current.unionByName(markers)
+    return current.unionByName(_markers(keys.join(current.select(key), key, "left_anti"), current, key))
 
 
 def scd1_differences(customers: DataFrame, history: DataFrame) -> tuple[DataFrame, DataFrame, list[str]]:

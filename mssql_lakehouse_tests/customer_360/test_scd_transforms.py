@@ -3,8 +3,11 @@
 import datetime as dt
 import random
 
+import dagster as dg
 import pytest
+from deltalake import DeltaTable
 
+from mssql_lakehouse.assets.customer_360 import HISTORY, customer_dimensions
 from mssql_lakehouse.demo_erp.debezium_export import Encoding
 from mssql_lakehouse.transforms.customer_changes import (
     DECLARED_SQL_TYPES,
@@ -107,29 +110,37 @@ def test_both_feeds_give_the_same_bronze_positions_and_images(spark):
     assert from_sqlserver == from_debezium
 
 
-def test_recomputing_touched_keys_in_any_order_converges_to_the_oracle(spark):
-    """Batches applied by key-scoped replacement, shuffled and replayed, give the commit-order result."""
+def write_history(rewritten, resources) -> None:
+    """Write a recomputed history as the silver asset does: its output's metadata, through the IO manager."""
+
+    @dg.asset(key=HISTORY, metadata=dict(customer_dimensions.specs_by_key[HISTORY].metadata))
+    def customers_history():
+        return rewritten
+
+    assert dg.materialize([customers_history], resources=resources).success
+
+
+def test_recomputing_touched_keys_in_any_order_converges_to_the_oracle(spark, lakehouse_home, local_resources):
+    """Batches written through the IO manager, shuffled and replayed, give the commit-order result."""
     stream = generate(10, DAYS, per_day=8)
     bronze_all = bronze_from_sqlserver(spark, stream).localCheckpoint()
     events_all = silver_events(bronze_all)
     columns = business_columns(bronze_all)
     order = [d for d in DAYS] + [DAYS[1], DAYS[0]]
     random.Random(10).shuffle(order)
-    history: dict = {}
     landed_days: set = set()
     for day in order:
         landed_days.add(day)
         landed = events_all.where(events_all.commit_time.cast("date").isin(sorted(landed_days)))
         keys = touched_keys(landed.where(landed.commit_time.cast("date") == day), "customer_id")
-        rewritten = history_of(landed, keys, "customer_id", columns)
-        touched = {r[0] for r in keys.collect()}
-        history = {k: v for k, v in history.items() if k[0] not in touched}
-        for r in rewritten.select(*HISTORY_COLUMNS).collect():
-            history[(r["customer_id"], r["valid_from_lsn"])] = tuple(r)
+        rewritten = history_of(landed, keys, "customer_id", columns).localCheckpoint()
+        write_history(rewritten, local_resources)
         current = scd1_from_history(rewritten, keys, "customer_id", columns)
         assert current.where("is_deleted").join(rewritten.where("is_current"), "customer_id").count() == 0
     expected_history, _ = oracle(stream)
-    assert sorted(history.values(), key=lambda r: tuple((x is None, str(x)) for x in r)) == expected_history
+    history = DeltaTable(str(lakehouse_home / "tables" / "silver" / "customers_history")).to_pyarrow_table()
+    written = [tuple(r[c] for c in HISTORY_COLUMNS) for r in history.to_pylist()]
+    assert sorted(written, key=lambda r: tuple((x is None, str(x)) for x in r)) == expected_history
 
 
 def test_snapshot_reads_open_a_version_only_when_they_change_something(spark):
