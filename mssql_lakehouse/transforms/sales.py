@@ -107,12 +107,26 @@ def with_delete_flag(rows: DataFrame, markers: DataFrame) -> DataFrame:
 def validate_lines(lines: DataFrame, products: DataFrame, orders: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Split lines into valid lines (with ``sku`` and ``order_date``) and rejected lines with a reason.
 
-    ``products`` needs ``product_id``, ``sku``; ``orders`` needs ``sales_order_id``, ``order_date``.
-    A line whose order is not in silver yet is valid but waits with a null ``order_date``: its
-    header may simply be extracted on a later day (see :func:`lines_awaiting_header`).
+    ``products`` holds daily catalogue snapshots: ``product_id``, ``sku``, ``snapshot_date``. A line
+    takes its SKU from the snapshot of the day it was modified, the catalogue it was written
+    against, so a SKU renamed or removed on a later day changes neither a replay nor a backfill of
+    the line's day. A line that already has a ``sku`` (a line waiting in silver for its order,
+    validated on its own day) keeps it.
+
+    ``orders`` needs ``sales_order_id``, ``order_date``. A line whose order is not in silver yet is
+    valid but waits with a null ``order_date``: its header may simply be extracted on a later day
+    (see :func:`lines_awaiting_header`).
     """
-    enriched = lines.join(products.select("product_id", "sku"), "product_id", "left").join(
-        orders.select("sales_order_id", "order_date"), "sales_order_id", "left"
+    catalogue = products.select(
+        "product_id", F.col("snapshot_date").alias("_line_day"), F.col("sku").alias("_catalogue_sku")
+    )
+    own_sku = F.col("sku") if "sku" in lines.columns else F.lit(None).cast("string")
+    enriched = (
+        lines.withColumn("_line_day", F.to_date("modified_date"))
+        .join(catalogue, ["product_id", "_line_day"], "left")
+        .withColumn("sku", F.coalesce(own_sku, F.col("_catalogue_sku")))
+        .drop("_line_day", "_catalogue_sku")
+        .join(orders.select("sales_order_id", "order_date"), "sales_order_id", "left")
     )
     reason = (
         F.when(F.col("sales_order_id").isNull() | F.col("sales_order_detail_id").isNull(), "null key")
@@ -127,8 +141,8 @@ def validate_lines(lines: DataFrame, products: DataFrame, orders: DataFrame) -> 
 
 
 def lines_awaiting_header(silver_lines: DataFrame) -> DataFrame:
-    """Silver lines still without their order, as bronze-shaped lines to enrich again."""
-    return silver_lines.where(F.col("order_date").isNull()).drop("sku", "order_date")
+    """Silver lines still without their order, with the SKU their own day gave them, to date again."""
+    return silver_lines.where(F.col("order_date").isNull()).drop("order_date")
 
 
 def quarantine_records(

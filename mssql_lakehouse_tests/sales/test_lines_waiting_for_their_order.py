@@ -1,8 +1,10 @@
-"""Order lines that wait in silver for their order: a deleted one never comes back, in silver or gold.
+"""Order lines that wait in silver for their order: a deleted one never comes back, and each keeps
+the SKU of its own day's catalogue, in silver and in gold.
 
 Bronze is landed by hand, day by day as the ERP extraction would land it, so the tests can
 build what the demo ERP never produces: lines extracted a day before their order, one of them
-deleted on the day its order arrives, the delete carrying the line's own (unchanged) rowversion.
+deleted on the day its order arrives, the delete carrying the line's own (unchanged) rowversion;
+a product renamed in the catalogue of the day the order arrives.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import datetime as dt
 from decimal import Decimal
 
 import dagster as dg
+import pytest
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame
 
@@ -86,13 +89,18 @@ BRONZE = {
 SCHEMAS = {"sales_order_header": HEADER, "sales_order_detail": DETAIL, "sales_order_deletes": DELETES}
 PARTITION_COLUMNS = {"sales_order_header": "ModifiedDate", "sales_order_detail": "ModifiedDate", "sales_order_deletes": "commit_time"}
 
-# Lines 21 and 31 were deleted; line 22 found its order on day 2.
-LIVE_LINES = {(1, 11), (2, 22)}
+# The catalogue snapshot of each day: product -> SKU.
+CATALOGUES = {DAY_1: {501: "SKU-501", 502: "SKU-502"}, DAY_2: {501: "SKU-501", 502: "SKU-502"}}
+# Product 502 is renamed on day 2, after line 22 was written against the day-1 catalogue.
+RENAMED_ON_DAY_2 = {**CATALOGUES, DAY_2: {501: "SKU-501", 502: "SKU-502-B"}}
+
+# Lines 21 and 31 were deleted; line 22 found its order on day 2, and keeps its day-1 SKU.
+LIVE_LINES = {(1, 11): "SKU-501", (2, 22): "SKU-502"}
 GOLD = {(DAY_1, "SKU-501"): (2, Decimal("20.0000"), 1), (DAY_2, "SKU-502"): (3, Decimal("30.0000"), 1)}
 
 
-def _land(lh: Lakehouse, day: dt.date) -> None:
-    """Write a day's bronze rows into their day's partition, as that day's extraction would."""
+def _land(lh: Lakehouse, day: dt.date, catalogues: dict[dt.date, dict[int, str]] = CATALOGUES) -> None:
+    """Write a day's bronze rows and catalogue snapshot into their day's partition, as that day's extraction would."""
     spark = lh.spark
     next_day = day + dt.timedelta(days=1)
     for name, rows in BRONZE[day].items():
@@ -100,7 +108,7 @@ def _land(lh: Lakehouse, day: dt.date) -> None:
         column = PARTITION_COLUMNS[name]
         in_day = f"`{column}` >= TIMESTAMP_NTZ'{day}' AND `{column}` < TIMESTAMP_NTZ'{next_day}'"
         df.write.format("delta").mode("overwrite").option("replaceWhere", in_day).save(lh.path("bronze", name))
-    catalogue = spark.createDataFrame([(501, "SKU-501", day), (502, "SKU-502", day)], PRODUCTS)
+    catalogue = spark.createDataFrame([(p, sku, day) for p, sku in catalogues[day].items()], PRODUCTS)
     in_day = f"snapshot_date = DATE'{day}'"
     catalogue.write.format("delta").mode("overwrite").option("replaceWhere", in_day).save(lh.path("bronze", "products"))
 
@@ -114,8 +122,8 @@ def _rows(lh: Lakehouse, layer: str, name: str) -> list[dict]:
     return DeltaTable(lh.path(layer, name)).to_pyarrow_table().to_pylist()
 
 
-def _assert_deleted_lines_are_gone(lh: Lakehouse) -> None:
-    lines = {(r["sales_order_id"], r["sales_order_detail_id"]) for r in _rows(lh, "silver", "sales_order_lines")}
+def _assert_silver_and_gold(lh: Lakehouse) -> None:
+    lines = {(r["sales_order_id"], r["sales_order_detail_id"]): r["sku"] for r in _rows(lh, "silver", "sales_order_lines")}
     assert lines == LIVE_LINES
     gold_rows = _rows(lh, "gold", "daily_sku_sales")
     assert {(r["order_date"], r["sku"]): (r["quantity"], r["net_revenue"], r["order_count"]) for r in gold_rows} == GOLD
@@ -126,12 +134,12 @@ def test_a_line_deleted_the_day_its_order_arrives_stays_deleted_when_days_run_in
     for day in (DAY_1, DAY_2):
         _land(lh, day)
         _run(lh, day)
-    _assert_deleted_lines_are_gone(lh)
+    _assert_silver_and_gold(lh)
 
     # Replaying either day afterwards brings nothing back.
     for day in (DAY_1, DAY_2):
         _run(lh, day)
-    _assert_deleted_lines_are_gone(lh)
+    _assert_silver_and_gold(lh)
 
 
 def test_a_line_deleted_the_day_its_order_arrives_stays_deleted_in_a_backfill(make_lakehouse):
@@ -139,4 +147,17 @@ def test_a_line_deleted_the_day_its_order_arrives_stays_deleted_in_a_backfill(ma
     for day in (DAY_1, DAY_2):
         _land(lh, day)
     _run(lh, DAY_1, DAY_2)
-    _assert_deleted_lines_are_gone(lh)
+    _assert_silver_and_gold(lh)
+
+
+@pytest.mark.parametrize("backfill", [False, True], ids=["days_in_order", "backfill"])
+def test_a_line_keeps_the_sku_of_its_own_days_catalogue(make_lakehouse, backfill):
+    lh = make_lakehouse(f"renamed_sku_{'backfill' if backfill else 'in_order'}")
+    for day in (DAY_1, DAY_2):
+        _land(lh, day, RENAMED_ON_DAY_2)
+        if not backfill:
+            _run(lh, day)
+    if backfill:
+        _run(lh, DAY_1, DAY_2)
+    _assert_silver_and_gold(lh)
+    assert _rows(lh, "silver", "sales_quarantine") == []

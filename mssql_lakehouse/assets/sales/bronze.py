@@ -168,18 +168,53 @@ def sales_order_deletes(context: dg.AssetExecutionContext) -> DataFrame:
     return with_extraction_metadata(headers.unionByName(lines), "commit_time", source)
 
 
-@dg.asset(key=["bronze", "products"], metadata={"partition_expr": "snapshot_date"}, **BRONZE)
-def products(context: dg.AssetExecutionContext) -> DataFrame:
-    """Production.Product (the SKUs) as of the run, one snapshot per day of the window."""
-    source: MssqlSource = context.resources.erp
+PRODUCTS_KEY = dg.AssetKey(["bronze", "products"])
+
+
+def _days(window: dg.TimeWindow) -> list[dt.date]:
+    """The ERP business days of a window (by date, so a 23- or 25-hour DST day counts once)."""
+    first, end = window.start.date(), window.end.date()
+    return [first + dt.timedelta(days=i) for i in range((end - first).days)]
+
+
+def _stored_snapshots(tables: LakehouseTables, spark, window: dg.TimeWindow) -> DataFrame | None:
+    """The catalogue snapshots bronze already holds for the window's days (None before the first write)."""
+    location = tables.location(PRODUCTS_KEY)
+    if not location.exists(spark):
+        return None
+    start, end = window.start.date(), window.end.date()
+    return location.read(spark).where((F.col("snapshot_date") >= F.lit(start)) & (F.col("snapshot_date") < F.lit(end)))
+
+
+@dg.asset(key=PRODUCTS_KEY, metadata={"partition_expr": "snapshot_date"}, **BRONZE)
+def products(context: dg.AssetExecutionContext) -> dg.Output[DataFrame]:
+    """Production.Product (the SKUs), one snapshot per day of the window, taken the first time the day runs.
+
+    Production.Product keeps no history (it is not a temporal table): the ERP changes and
+    removes products in place, so a day's catalogue exists only as the snapshot taken when the
+    day first ran. A replay keeps the snapshots its days already have, and reads the current
+    catalogue only for days without one, so a SKU added, renamed or removed later cannot change
+    how a replayed day's lines are validated or named.
+    """
     spark = context.resources.spark.get_session()
     window = context.partition_time_window
-    snapshot = source.extract(spark, PRODUCTS).df
-    days = spark.createDataFrame(
-        [(window.start.date() + dt.timedelta(days=i),) for i in range((window.end - window.start).days)],
-        "snapshot_date date",
+    kept = _stored_snapshots(context.resources.tables, spark, window)
+    kept_days = {r["snapshot_date"] for r in kept.select("snapshot_date").distinct().collect()} if kept is not None else set()
+    new_days = [d for d in _days(window) if d not in kept_days]
+    snapshots = kept
+    if new_days:
+        source: MssqlSource = context.resources.erp
+        catalogue = source.extract(spark, PRODUCTS).df
+        days = spark.createDataFrame([(d,) for d in new_days], "snapshot_date date")
+        taken = with_extraction_metadata(catalogue.crossJoin(days), "snapshot_date", source)
+        snapshots = taken if kept is None else kept.unionByName(taken, allowMissingColumns=True)
+    return dg.Output(
+        snapshots,
+        metadata={
+            "snapshots_taken": ", ".join(d.isoformat() for d in new_days) or "none",
+            "snapshots_kept": ", ".join(sorted(d.isoformat() for d in kept_days)) or "none",
+        },
     )
-    return with_extraction_metadata(snapshot.crossJoin(days), "snapshot_date", source)
 
 
 @dg.asset(key=["bronze", "sku_forecasts"], metadata={"partition_expr": "ForecastDate"}, **BRONZE)

@@ -93,16 +93,20 @@ def sales_order_lines(
     all_deleted = delete_markers(deletes, DETAIL_TABLE, keys)
     window_deletes = delete_markers(_in_window(deletes, "commit_time", window), DETAIL_TABLE, keys)
     lines = lines_from_bronze(detail)
+    # A quarantine record holds the line as extracted, not what validation looked up for it.
+    own_columns = lines.columns
     # Lines that arrived before their order get their order date once the order is in silver.
     spark = context.resources.spark.get_session()
     existing = context.resources.tables.location(LINES)
     if existing.exists(spark):
-        lines = lines.unionByName(lines_awaiting_header(existing.read(spark)))
+        lines = lines.unionByName(lines_awaiting_header(existing.read(spark)), allowMissingColumns=True)
     # Deletes go last, over every line this run merges: a waiting line deleted since it was
     # stored must not be merged back as live.
     lines = without_deleted(lines, all_deleted, key_names)
-    skus = products.select(F.col("ProductID").alias("product_id"), F.col("ProductNumber").alias("sku")).distinct()
+    skus = products.select(
+        F.col("ProductID").alias("product_id"), F.col("ProductNumber").alias("sku"), "snapshot_date"
+    ).distinct()
     valid, rejected = validate_lines(lines, skus, orders)
-    quarantine = quarantine_records(rejected, DETAIL_TABLE, key_names, record_columns=lines.columns)
+    quarantine = quarantine_records(rejected, DETAIL_TABLE, key_names, record_columns=own_columns)
     yield dg.Output(with_delete_flag(valid, window_deletes), output_name="sales_order_lines")
     yield dg.Output(quarantine, output_name="sales_quarantine")
