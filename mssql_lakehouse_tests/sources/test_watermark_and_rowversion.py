@@ -91,9 +91,10 @@ def test_window_is_half_open_and_a_rerun_picks_up_late_rows(spark, demo_dir):
     assert following.filter("SalesOrderDetailID = 9000002").count() == 1
 
 
-def test_window_times_are_converted_to_the_source_clock(spark, seeded_demo):
-    # The server writes datetime2 in New York time: a UTC partition window is shifted to it.
-    source = MssqlSource.demo(erp_path(seeded_demo), time_zone="America/New_York")
+def test_window_times_are_converted_to_the_source_clock(spark, seeded_demo, monkeypatch):
+    # The server writes datetime2 in New York time (the business day's zone): a UTC window is shifted to it.
+    monkeypatch.setenv("LAKEHOUSE_ERP_TIMEZONE", "America/New_York")
+    source = MssqlSource.demo(erp_path(seeded_demo))
     window = (dt.datetime(2024, 3, 1, 17, tzinfo=UTC), dt.datetime(2024, 3, 1, 18, tzinfo=UTC))
     extraction = source.extract(spark, ORDER_LINES, window=window)
     assert extraction.lower == dt.datetime(2024, 3, 1, 12)
