@@ -74,7 +74,7 @@ def test_a_failed_nightly_run_is_recorded_once_for_planners(tmp_path, monkeypatc
         failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
         for _ in range(2):  # a sensor evaluated twice records the run once
             context = dg.build_run_status_sensor_context(
-                sensor_name="record_failed_sales_runs",
+                sensor_name="record_failed_runs",
                 dagster_instance=instance,
                 dagster_run=result.dagster_run,
                 dagster_event=failure,
