@@ -26,12 +26,14 @@ QUARANTINE = dg.AssetKey(["silver", "gl_quarantine"])
     outs={
         "gl_entries": dg.AssetOut(
             key=SILVER_ENTRIES,
+            is_required=False,
             metadata={"partition_expr": "posting_date"},
             kinds={"pyspark", "delta"},
             description="The period's ledger entries: snake_case, typed (money as decimal(19,4)), every journal balanced.",
         ),
         "gl_quarantine": dg.AssetOut(
             key=QUARANTINE,
+            is_required=False,
             metadata={"partition_expr": "period_start"},
             kinds={"pyspark", "delta"},
             description="Ledger entries rejected for the period (outside the period, unknown account, invalid"
@@ -50,6 +52,9 @@ QUARANTINE = dg.AssetKey(["silver", "gl_quarantine"])
     backfill_policy=FINANCE_MONTHLY["backfill_policy"],
     group_name=FINANCE_MONTHLY["group_name"],
     required_resource_keys=FINANCE_MONTHLY["required_resource_keys"],
+    # Both tables are functions of the period's bronze alone: either can be materialized without
+    # the other, and a later run of the other computes the same rows.
+    can_subset=True,
 )
 def gl_silver(context: dg.AssetExecutionContext, bronze_entries: DataFrame, bronze_accounts: DataFrame):
     """Validate the period's ledger entries; write the valid ones and quarantine the rest."""
@@ -60,13 +65,16 @@ def gl_silver(context: dg.AssetExecutionContext, bronze_entries: DataFrame, bron
     valid = valid.localCheckpoint()
     quarantine = quarantine_records(rejected, start, record_columns=entries.columns).localCheckpoint()
 
-    statements, grant_metadata = grant_statements(context, SILVER_ENTRIES)
-    yield dg.Output(valid, output_name="gl_entries", metadata=grant_metadata)
-    apply_grants(context, statements)
-    statements, grant_metadata = grant_statements(context, QUARANTINE)
-    yield dg.Output(quarantine, output_name="gl_quarantine", metadata=grant_metadata)
-    apply_grants(context, statements)
+    for name, key, frame in (("gl_entries", SILVER_ENTRIES, valid), ("gl_quarantine", QUARANTINE, quarantine)):
+        if name in context.selected_output_names:
+            statements, grant_metadata = grant_statements(context, key)
+            yield dg.Output(frame, output_name=name, metadata=grant_metadata)
+            apply_grants(context, statements)
 
-    yield journals_balance(SILVER_ENTRIES, entries, valid, quarantine)
-    yield entries_accounted_for(SILVER_ENTRIES, entries, valid, quarantine)
-    yield quarantine_count(QUARANTINE, quarantine)
+    checks = context.selected_asset_check_keys
+    if dg.AssetCheckKey(SILVER_ENTRIES, "journals_balance") in checks:
+        yield journals_balance(SILVER_ENTRIES, entries, valid, quarantine)
+    if dg.AssetCheckKey(SILVER_ENTRIES, "entries_accounted_for") in checks:
+        yield entries_accounted_for(SILVER_ENTRIES, entries, valid, quarantine)
+    if dg.AssetCheckKey(QUARANTINE, "quarantine_count") in checks:
+        yield quarantine_count(QUARANTINE, quarantine)
