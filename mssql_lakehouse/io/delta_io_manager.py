@@ -358,8 +358,9 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         target_scope: str | None,
     ) -> None:
         """Merge ``df`` by key; ``scope`` (``target_scope`` on alias ``t``) limits the target rows it may change."""
-        source = latest_per_key(df, settings.merge_keys, settings.merge_order_by)
         flag = settings.merge_delete_flag
+        # A delete marker wins a tie with the live row of its own version: it deletes that version.
+        source = latest_per_key(df, settings.merge_keys, (*settings.merge_order_by, *((flag,) if flag else ())))
         columns = [c for c in source.columns if c != flag]
         target = location.read(spark)
         replaced = None
