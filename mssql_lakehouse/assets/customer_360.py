@@ -61,6 +61,7 @@ from mssql_lakehouse.transforms.debezium import (
     DebeziumSource,
     DebeziumSourceKind,
     commit_time_of_events,
+    connection_string_field,
     debezium_pairs,
     field_report,
     parse_envelopes,
@@ -179,10 +180,10 @@ class CustomerChangesConfig(dg.Config):
 
 def _namespace(connection_string: str) -> str:
     """``Endpoint=sb://<ns>.servicebus.windows.net/;...`` -> the namespace host."""
-    for part in connection_string.split(";"):
-        if part.strip().lower().startswith("endpoint="):
-            return part.split("=", 1)[1].strip().removeprefix("sb://").rstrip("/")
-    raise ValueError("the Event Hubs connection string has no Endpoint=")
+    endpoint = connection_string_field(connection_string, "Endpoint")
+    if endpoint is None:
+        raise ValueError("the Event Hubs connection string has no Endpoint=")
+    return endpoint.removeprefix("sb://").rstrip("/")
 
 
 def wall_clock(moment: dt.datetime) -> Column:

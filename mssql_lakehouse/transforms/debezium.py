@@ -500,7 +500,7 @@ def kafka_options(source: DebeziumSource, *, shaded: bool) -> dict[str, str]:
             raise ValueError("Event Hubs needs its connection string (secret) at run time")
         module = ("kafkashaded." if shaded else "") + "org.apache.kafka.common.security.plain.PlainLoginModule"
         secret = source.secret.replace("\\", "\\\\").replace('"', '\\"')
-        register_spark_secrets((source.secret, secret, _shared_access_key(source.secret)))
+        register_spark_secrets((source.secret, secret, connection_string_field(source.secret, "SharedAccessKey")))
         options.update(
             {
                 "kafka.security.protocol": "SASL_SSL",
@@ -511,11 +511,11 @@ def kafka_options(source: DebeziumSource, *, shaded: bool) -> dict[str, str]:
     return options
 
 
-def _shared_access_key(connection_string: str) -> str | None:
-    """The ``SharedAccessKey=`` value of an Event Hubs connection string (None without one)."""
+def connection_string_field(connection_string: str, field: str) -> str | None:
+    """The value of ``field=`` (case-insensitive) in an Event Hubs connection string, None without one."""
     for part in connection_string.split(";"):
         name, _, value = part.partition("=")
-        if name.strip().lower() == "sharedaccesskey":
+        if name.strip().lower() == field.lower():
             return value.strip()
     return None
 
