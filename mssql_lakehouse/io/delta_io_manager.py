@@ -35,18 +35,33 @@ tagged with the Dagster run id, asset and partition anyway.
 
 from __future__ import annotations
 
+import json
+import random
+import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
+from pydantic import Field
 from dagster._core.storage.db_io_manager import (
     DbClient,
     DbIOManager,
     DbTypeHandler,
     TablePartitionDimension,
     TableSlice,
+)
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
 )
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -61,8 +76,21 @@ from mssql_lakehouse.io.partition_predicates import (
     slice_predicate,
 )
 from mssql_lakehouse.io.schema_policy import SchemaEvolution, check_compatible
+from mssql_lakehouse.io.table_layout import PARTITION_DATE, TableLayout
 from mssql_lakehouse.resources.spark import SparkResource
 
+
+# Delta's optimistic-concurrency failures: another commit got in between this write's read and its commit.
+DELTA_CONFLICTS = (
+    DeltaConcurrentModificationException,
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 
 # Marks the merge source's rows that stand for target rows ``merge_replace_by`` deletes.
 REPLACED = "__replaced"
@@ -228,10 +256,38 @@ def _replaced_rows(target: DataFrame, source: DataFrame, settings: WriteSettings
     return missing.select(*as_source, F.lit(True).alias(REPLACED))
 
 
+class DeltaWriteConflictError(RuntimeError):
+    """A write kept losing Delta's optimistic-concurrency check to other writers; nothing was committed."""
+
+
+def _describe_competitor(commits: Sequence[Mapping[str, Any]]) -> str:
+    """The latest commit another writer made since a write read the table, as a user can look it up."""
+    if not commits:
+        return "unknown (no commit since the write read the table)"
+    commit = commits[-1]
+    try:
+        tags = json.loads(commit.get("userMetadata") or "{}")
+    except ValueError:
+        tags = {}
+    by = ", ".join(f"{k} {tags[k]}" for k in ("asset", "partitions", "dagster_run_id") if k in tags)
+    return f"version {commit['version']} ({commit['operation']}{', ' + by if by else ''})"
+
+
 class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
-    def __init__(self, tables_root: str | None, catalog: str | None):
+    def __init__(
+        self,
+        tables_root: str | None,
+        catalog: str | None,
+        *,
+        conflict_retries: int = 5,
+        conflict_backoff_seconds: float = 1.0,
+        table_layout: str = "by_partition",
+    ):
         self._tables_root = tables_root
         self._catalog = catalog
+        self._conflict_retries = conflict_retries
+        self._conflict_backoff_seconds = conflict_backoff_seconds
+        self._table_layout = table_layout
 
     def location(self, table_slice: TableSlice) -> DeltaLocation:
         return DeltaLocation.for_table(
@@ -247,62 +303,120 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
     ) -> Mapping[str, Any]:
         spark = connection
         location = self.location(table_slice)
-        settings = WriteSettings.from_metadata(location.name, context.definition_metadata or {})
-        incoming = obj.drop(settings.merge_delete_flag) if settings.merge_delete_flag else obj
-        target = location.read(spark) if location.exists(spark) else None
-        added: list[str] = []
-        if target is not None:
-            added = check_compatible(location.name, target.schema, incoming.schema, settings.evolution)
-        column_types = {f.name: f.dataType for f in incoming.schema.fields}
+        metadata_in = context.definition_metadata or {}
+        settings = WriteSettings.from_metadata(location.name, metadata_in)
         dimensions = table_slice.partition_dimensions or []
-        predicate = slice_predicate(dimensions, column_types)
+        # Ties this write to its commit, which need not be the table's latest once others commit too.
+        tags = {**_commit_tags(context), "write_id": uuid.uuid4().hex}
+        retries: list[str] = []
+        while True:
+            read_version = location.version(spark)
+            try:
+                with commit_metadata(spark, tags):
+                    added = self._write(spark, location, obj, settings, dimensions, metadata_in)
+                break
+            except DELTA_CONFLICTS as conflict:
+                competitor = _describe_competitor(location.commits_after(spark, read_version))
+                if len(retries) >= self._conflict_retries:
+                    raise DeltaWriteConflictError(
+                        f"{location.name}: the write lost a Delta conflict {len(retries) + 1} times in a row;"
+                        f" the last competing commit: {competitor}. Nothing of this write was committed."
+                        f" Delta said: {str(conflict).splitlines()[0]}"
+                    ) from conflict
+                delay = self._conflict_backoff_seconds * 2 ** len(retries) * random.uniform(1, 2)
+                retries.append(competitor)
+                context.log.warning(
+                    f"{location.name}: a concurrent commit ({competitor}) conflicts with this write;"
+                    f" retrying from the new snapshot in {delay:.1f} s ({len(retries)} of {self._conflict_retries})"
+                )
+                time.sleep(delay)
 
-        with commit_metadata(spark, _commit_tags(context)):
-            if settings.mode == "merge":
-                scope = predicate if settings.merge_scope == "partition" else None
-                if scope:
-                    # Matched only within the partitions, a row of another one would be inserted
-                    # again by every replay.
-                    refuse_rows_outside(location.name, obj, scope, dimensions)
-                if target is None:
-                    # Created empty, the table takes its first rows through the same merge as any
-                    # later write; the change feed tells each merge which partitions it touched.
-                    location.create_empty(spark, incoming.schema, {"delta.enableChangeDataFeed": "true"})
-                target_scope = slice_predicate(dimensions, column_types, "t") if scope else None
-                self._merge(spark, location, obj, settings, scope, target_scope)
-            else:
-                self._overwrite(location, obj, predicate, dimensions, first_write=target is None, added=added)
-
-        commit = location.last_commit(spark)
+        commit = location.commit_tagged(spark, "write_id", tags["write_id"], read_version)
+        version = int(commit["version"])
+        written = location.read(spark, version=version)
         metrics = commit.get("operationMetrics") or {}
+        column_types = {f.name: f.dataType for f in written.schema.fields}
+        predicate = slice_predicate(dimensions, column_types)
         if settings.mode == "overwrite" and "numOutputRows" in metrics:
             row_count = int(metrics["numOutputRows"])
         else:
-            written = location.read(spark)
             row_count = (written.where(predicate) if predicate else written).count()
-        final_schema = location.read(spark).schema
         metadata: dict[str, Any] = {
             "dagster/row_count": row_count,
             "dagster/uri": location.uri,
             "dagster/column_schema": dg.TableSchema(
-                columns=[
-                    dg.TableColumn(name=f.name, type=f.dataType.simpleString()) for f in final_schema.fields
-                ]
+                columns=[dg.TableColumn(name=f.name, type=f.dataType.simpleString()) for f in written.schema.fields]
             ),
-            "delta_version": int(commit["version"]),
+            "delta_version": version,
             "delta_operation": commit["operation"],
             "delta_operation_metrics": dg.MetadataValue.json(dict(metrics)),
+            "delta_layout": location.layout(spark, dimensions).describe(),
+            "delta_conflict_retries": len(retries),
         }
-        if table_slice.partition_dimensions:
-            metadata["partition_values_written"] = describe_partitions(table_slice.partition_dimensions)
+        if retries:
+            metadata["delta_conflicts_lost_to"] = dg.MetadataValue.json(retries)
+        if dimensions:
+            metadata["partition_values_written"] = describe_partitions(dimensions)
         if added:
             metadata["columns_added"] = ", ".join(added)
-        if settings.mode == "merge" and len(table_slice.partition_dimensions or []) == 1:
-            column = table_slice.partition_dimensions[0].partition_expr
+        if settings.mode == "merge" and len(dimensions) == 1:
             metadata["touched_partition_values"] = dg.MetadataValue.json(
-                self._touched_values(spark, location, int(commit["version"]), column)
+                self._touched_values(spark, location, version, dimensions[0].partition_expr)
             )
         return metadata
+
+    def _write(
+        self,
+        spark: SparkSession,
+        location: DeltaLocation,
+        obj: DataFrame,
+        settings: WriteSettings,
+        dimensions: Sequence[TablePartitionDimension],
+        metadata: Mapping[str, Any],
+    ) -> list[str]:
+        """One attempt at the write, against the table's latest snapshot; returns the columns it adds."""
+        incoming = obj.drop(settings.merge_delete_flag) if settings.merge_delete_flag else obj
+        column_types = {f.name: f.dataType for f in incoming.schema.fields}
+        predicate = slice_predicate(dimensions, column_types)
+        scope = predicate if settings.mode == "merge" and settings.merge_scope == "partition" else None
+        if scope:
+            # Matched only within the partitions, a row of another one would be inserted again by
+            # every replay. (An overwrite's rows are checked by Delta against its replaceWhere.)
+            refuse_rows_outside(location.name, obj, scope, dimensions)
+        if not location.exists(spark):
+            if predicate and settings.mode == "overwrite":
+                # Delta checks an overwrite's rows against replaceWhere; refused here, nothing is created.
+                refuse_rows_outside(location.name, incoming, predicate, dimensions)
+            # Created empty with its layout, the table takes its first rows as any later write does:
+            # a run that created it meanwhile is neither replaced whole nor laid out differently.
+            layout = TableLayout.for_new_table(dimensions, column_types, self._chosen_partition_columns(metadata))
+            properties = {"delta.enableChangeDataFeed": "true"} if settings.mode == "merge" else {}
+            location.create_empty(spark, incoming.schema, layout, properties)
+        target = location.read(spark)
+        added = check_compatible(location.name, target.schema, incoming.schema, settings.evolution)
+        layout = location.layout(spark, dimensions)
+        if settings.mode == "merge":
+            target_scope = None
+            if scope:
+                target_scope = _all_of(
+                    slice_predicate(dimensions, column_types, "t"), layout.partition_predicate(dimensions, "t")
+                )
+            self._merge(spark, location, obj, settings, scope, target_scope)
+        else:
+            replace = _all_of(predicate, layout.partition_predicate(dimensions))
+            try:
+                self._overwrite(location, incoming, replace, added)
+            except AnalysisException as error:
+                if error.getCondition() == "DELTA_REPLACE_WHERE_MISMATCH":
+                    refuse_rows_outside(location.name, incoming, predicate, dimensions)
+                raise
+        return added
+
+    def _chosen_partition_columns(self, metadata: Mapping[str, Any]) -> Sequence[str] | None:
+        if self._table_layout == "unpartitioned":
+            return ()
+        chosen = metadata.get("delta_partition_by")
+        return None if chosen is None else tuple(chosen)
 
     @staticmethod
     def _touched_values(spark: SparkSession, location: DeltaLocation, version: int, column: str) -> list[str]:
@@ -322,31 +436,14 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         return sorted(r["v"] for r in values if r["v"] is not None)
 
     @staticmethod
-    def _overwrite(
-        location: DeltaLocation,
-        df: DataFrame,
-        predicate: str | None,
-        dimensions: Sequence[TablePartitionDimension],
-        first_write: bool,
-        added: Sequence[str],
-    ) -> None:
+    def _overwrite(location: DeltaLocation, df: DataFrame, predicate: str | None, added: Sequence[str]) -> None:
+        """Replace the rows of ``predicate`` (the whole table without one) by ``df`` in one commit."""
         writer = df.write.format("delta").mode("overwrite")
         if added:
             writer = writer.option("mergeSchema", "true")
-        if not predicate:
-            location.save(writer)
-            return
-        if first_write:
-            # Delta checks the rows against replaceWhere only when the table exists.
-            refuse_rows_outside(location.name, df, predicate, dimensions)
-        # replaceWhere on the first write too: a table created meanwhile by another run is not replaced whole.
-        writer = writer.option("replaceWhere", predicate)
-        try:
-            location.save(writer)
-        except AnalysisException as error:
-            if error.getCondition() == "DELTA_REPLACE_WHERE_MISMATCH":
-                refuse_rows_outside(location.name, df, predicate, dimensions)
-            raise
+        if predicate:
+            writer = writer.option("replaceWhere", predicate)
+        location.save(writer)
 
     def _merge(
         self,
@@ -402,6 +499,8 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         predicate = slice_predicate(table_slice.partition_dimensions or [], column_types)
         if predicate:
             df = df.where(predicate)
+        # The layout's generated day (a name the IO manager keeps for itself) is the table's, not the asset's.
+        df = df.drop(PARTITION_DATE)
         if table_slice.columns:
             df = df.select(*table_slice.columns)
         return df
@@ -466,13 +565,30 @@ class DeltaLakePySparkIOManager(dg.ConfigurableIOManagerFactory):
     spark: SparkResource
     tables_root: str | None = None
     catalog: str | None = None
+    conflict_retries: int = Field(
+        default=5, ge=0, description="How many times a write that loses a Delta conflict is retried."
+    )
+    conflict_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="The first retry's wait; each next one doubles it (with jitter)."
+    )
+    table_layout: Literal["by_partition", "unpartitioned"] = Field(
+        default="by_partition",
+        description="How new tables are laid out: Delta-partitioned by their partition columns (so writers of"
+        " different partitions do not conflict), or unpartitioned (the layout before; for comparison).",
+    )
 
     def create_io_manager(self, context) -> DbIOManager:
         if bool(self.tables_root) == bool(self.catalog):
             raise dg.DagsterInvalidConfigError(
                 "DeltaLakePySparkIOManager needs exactly one of tables_root or catalog", [], None
             )
-        handler = SparkDataFrameDeltaHandler(self.tables_root, self.catalog)
+        handler = SparkDataFrameDeltaHandler(
+            self.tables_root,
+            self.catalog,
+            conflict_retries=self.conflict_retries,
+            conflict_backoff_seconds=self.conflict_backoff_seconds,
+            table_layout=self.table_layout,
+        )
         return _DeltaDbIOManager(
             type_handlers=[handler],
             db_client=SparkDeltaClient(self.spark, handler),

@@ -8,14 +8,17 @@ module works the same for both.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from dagster._core.storage.db_io_manager import TablePartitionDimension
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql.types import StructType
+
+from mssql_lakehouse.io.table_layout import TableLayout
 
 COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
@@ -75,20 +78,62 @@ class DeltaLocation:
         else:
             writer.save(self.path)
 
-    def create_empty(self, spark: SparkSession, schema: StructType, properties: Mapping[str, str]) -> None:
-        """Create the table with ``schema`` and no rows, unless it exists (another run may have just made it)."""
-        writer = spark.createDataFrame([], schema).write.format("delta").mode("ignore")
+    def create_empty(
+        self, spark: SparkSession, schema: StructType, layout: TableLayout, properties: Mapping[str, str]
+    ) -> None:
+        """Create the table with ``schema``, ``layout`` and no rows, unless it exists.
+
+        Two runs may create it at once: one commits the table's first version and the other's
+        commit fails with a Delta conflict, after which the table exists for it too.
+        """
+        builder = DeltaTable.createIfNotExists(spark)
+        builder = builder.tableName(self.uri) if self.catalog else builder.location(self.path)
+        builder = builder.addColumns(schema)
+        for name, expression in layout.generated_columns():
+            builder = builder.addColumn(name, "DATE", generatedAlwaysAs=expression)
+        if layout.partition_by:
+            builder = builder.partitionedBy(*layout.partition_by)
         for name, value in properties.items():
-            writer = writer.option(name, value)
-        self.save(writer)
+            builder = builder.property(name, value)
+        builder.execute()
+
+    def layout(self, spark: SparkSession, dimensions: Sequence[TablePartitionDimension]) -> TableLayout:
+        detail = self.delta_table(spark).detail().select("partitionColumns").collect()[0]
+        return TableLayout.of_table(detail["partitionColumns"], dimensions)
+
+    def version(self, spark: SparkSession) -> int | None:
+        """The table's latest version, or None if there is no table."""
+        if not self.exists(spark):
+            return None
+        return int(self.delta_table(spark).history(1).select("version").collect()[0]["version"])
+
+    def commits_after(self, spark: SparkSession, version: int | None) -> list[dict[str, Any]]:
+        """The commits made after ``version`` (all of them if None), oldest first."""
+        latest = self.version(spark)
+        if latest is None or (version is not None and latest <= version):
+            return []
+        # Delta reads one commit file per version of the history asked for: ask for those only.
+        history = self.delta_table(spark).history(latest - (-1 if version is None else version))
+        return [r.asDict(recursive=True) for r in history.orderBy("version").collect()]
+
+    def commit_tagged(self, spark: SparkSession, key: str, value: str, after: int | None) -> dict[str, Any]:
+        """The commit after version ``after`` whose ``userMetadata`` has ``key`` = ``value``.
+
+        Other runs may have committed since, so "the latest commit" need not be the caller's.
+        """
+        for commit in reversed(self.commits_after(spark, after)):
+            try:
+                tags = json.loads(commit.get("userMetadata") or "{}")
+            except ValueError:
+                continue
+            if isinstance(tags, dict) and tags.get(key) == value:
+                return commit
+        raise LookupError(f"{self.name}: no commit after version {after} has {key}={value}")
 
     def ensure_schema(self, spark: SparkSession) -> None:
         if self.catalog:
             spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{self.catalog}`.`{self.layer}`")
 
-    def last_commit(self, spark: SparkSession) -> dict[str, Any]:
-        row = self.delta_table(spark).history(1).collect()[0]
-        return row.asDict(recursive=True)
 
 
 @contextmanager

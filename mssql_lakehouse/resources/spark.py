@@ -9,6 +9,8 @@ runtime already has is used as it is.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 
 import dagster as dg
@@ -71,6 +73,9 @@ def local_spark_session(
         if active is not None:
             return active
         conf = {**_local_conf(master, driver_memory, shuffle_partitions), **(extra_conf or {})}
+        # Python workers (UDFs) run the driver's interpreter, with its packages, not whatever python3
+        # is first on PATH; PySpark reads only this variable for it.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         cache = jar_cache_dir()
         coordinates = jars.local_coordinates()
         cached = jars.cached_jars(cache, coordinates)
