@@ -4,7 +4,8 @@ The replica is compared with the source *as of the version it replicated* (time
 travel), so a source that moved on since the last pass shows as lag, not as a
 mismatch. Content is compared by row count and an order-independent hash: the sum
 of a 64-bit hash of every row (nulls marked, so ``(null, 1)`` and ``(1, null)``
-differ), which also counts duplicate rows.
+differ), which also counts duplicate rows. Both sides are read through their logs, so files
+no commit references (a failed write's orphans, a killed pass's copies) are never compared.
 """
 
 from __future__ import annotations

@@ -23,6 +23,12 @@ files the source's VACUUM removed, and log files older than the source's oldest
 does not grow without bound; nobody needs to VACUUM it (doing so with Spark would
 add commits of its own and make it diverge).
 
+Only the files commits add are copied: a failed or killed write's orphans in the source
+(files no commit references) never reach the replica, and the check, which reads both
+tables through their logs, never sees them. A pass killed midway leaves the data files of
+versions whose commits it had not copied yet (the next pass finds them in place and copies
+the commits) and a hidden temporary (the next pass deletes it).
+
 A replica that has a commit the source lacks (a different commit ``r``, or a
 version beyond the source's) has diverged: someone wrote to it. Replicating over
 it would lose those writes, so it is refused unless forced; forced, the diverged
@@ -34,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import filecmp
 import os
+import re
 import shutil
 import time
 import uuid
@@ -54,6 +61,7 @@ from mssql_lakehouse.replication.delta_log import (
 )
 
 DIVERGED_DIR = "_diverged"
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")  # what _atomic_copy writes before its rename
 
 
 class ReplicaDivergedError(RuntimeError):
@@ -224,8 +232,9 @@ def _prune(source: Path, target: Path, result: TableReplication) -> None:
     replica_log = list_log(target)
     source_files = _data_files(source)
     source_log = list_log(source)
-    for rel in sorted(replica_files - source_files):
-        path = target / rel
+    # Passes never overlap (the DR pool), so a temporary is a killed pass's leftover, not a copy in progress.
+    temporaries = [p for p in target.rglob(".*.tmp") if p.is_file() and _TEMPORARY.match(p.name)]
+    for path in sorted([*(target / rel for rel in replica_files - source_files), *temporaries]):
         result.bytes_pruned += path.stat().st_size
         path.unlink()
         result.files_pruned += 1
