@@ -18,6 +18,7 @@ from mssql_lakehouse.checks import inventory as inventory_checks
 from mssql_lakehouse.checks import replication as replication_checks
 from mssql_lakehouse.checks import sales as sales_checks
 from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
+from mssql_lakehouse.ops.maintenance import lakehouse_maintenance_job, lakehouse_maintenance_schedule
 from mssql_lakehouse.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.schedules.finance import finance_close_job, finance_close_schedule
 from mssql_lakehouse.schedules.replication import dr_replication_job, dr_replication_schedule
@@ -38,8 +39,13 @@ defs = dg.Definitions(
         ]
     ),
     asset_checks=dg.load_asset_checks_from_modules([sales_checks, customer_360_checks, inventory_checks, replication_checks]),
-    jobs=[sales_nightly_job, sales_gold_refresh_job, finance_close_job, inventory_job, dr_replication_job],
-    schedules=[sales_nightly_schedule(), finance_close_schedule(), dr_replication_schedule()],
+    jobs=[
+        sales_nightly_job, sales_gold_refresh_job, finance_close_job, inventory_job, dr_replication_job,
+        lakehouse_maintenance_job,
+    ],
+    schedules=[
+        sales_nightly_schedule(), finance_close_schedule(), dr_replication_schedule(), lakehouse_maintenance_schedule(),
+    ],
     sensors=[
         sales_late_data_sensor,
         record_failed_runs,
