@@ -41,6 +41,7 @@ def run_part(part: str, home: Path, scale: float) -> dict:
     for var in ("LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "MSSQL_SERVER"):
         os.environ.pop(var, None)
     import dagster as dg
+    from _common import run_partitions
 
     from mssql_lakehouse.assets.sales.bronze import DETAIL_KEY
     from mssql_lakehouse.definitions import defs
@@ -58,19 +59,8 @@ def run_part(part: str, home: Path, scale: float) -> dict:
     job = defs.resolve_job_def("sales_nightly")
 
     def timed(label: str, first: int, last: int | None = None) -> dict:
-        if last is None:
-            kwargs = {"partition_key": day(first)}
-        else:
-            kwargs = {"tags": {"dagster/asset_partition_range_start": day(first),
-                               "dagster/asset_partition_range_end": day(last)}}
-        began = time.perf_counter()
-        result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
-        seconds = time.perf_counter() - began
-        if not result.success:
-            failures = [f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
-                        for e in result.all_events if e.is_step_failure]
-            failures = failures or [e.message for e in result.all_events if e.is_failure]
-            sys.exit(f"[{part}] {label} FAILED:\n  " + "\n  ".join(failures))
+        result, seconds = run_partitions(job, instance, day(first), None if last is None else day(last),
+                                         f"[{part}] {label}")
         # A ranged run writes one commit and reports its row count on every partition's event.
         lines = max(e.materialization.metadata["dagster/row_count"].value
                     for e in result.get_asset_materialization_events() if e.asset_key == DETAIL_KEY)

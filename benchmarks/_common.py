@@ -1,0 +1,42 @@
+"""Helpers the benchmarks share: running a partitioned job and reading a run's step times."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import dagster as dg
+
+
+def run_partitions(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, first: str, last: str | None, label: str
+) -> tuple[dg.ExecuteInProcessResult, float]:
+    """Runs ``job`` for the day ``first`` (or the range ``first``..``last`` as one run); exits naming the failed steps."""
+    if last is None:
+        kwargs = {"partition_key": first}
+    else:
+        kwargs = {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}}
+    began = time.perf_counter()
+    result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    seconds = time.perf_counter() - began
+    if not result.success:
+        failures = [f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
+                    for e in result.all_events if e.is_step_failure]
+        failures = failures or [e.message for e in result.all_events if e.is_failure]
+        sys.exit(f"{label} FAILED:\n  " + "\n  ".join(failures))
+    return result, seconds
+
+
+def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+    """Wall seconds of each step of a run, from its STEP_START to its STEP_SUCCESS event."""
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS" and event.step_key in started:
+            seconds[event.step_key] = entry.timestamp - started[event.step_key]
+    return seconds
