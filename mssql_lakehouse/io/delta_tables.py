@@ -116,8 +116,8 @@ class DeltaLocation:
         history = self.delta_table(spark).history(latest - (-1 if version is None else version))
         return [r.asDict(recursive=True) for r in history.orderBy("version").collect()]
 
-    def commit_tagged(self, spark: SparkSession, key: str, value: str, after: int | None) -> dict[str, Any]:
-        """The commit after version ``after`` whose ``userMetadata`` has ``key`` = ``value``.
+    def commit_tagged(self, spark: SparkSession, key: str, value: str, after: int | None) -> dict[str, Any] | None:
+        """The commit after version ``after`` whose ``userMetadata`` has ``key`` = ``value``, if any.
 
         Other runs may have committed since, so "the latest commit" need not be the caller's.
         """
@@ -128,7 +128,7 @@ class DeltaLocation:
                 continue
             if isinstance(tags, dict) and tags.get(key) == value:
                 return commit
-        raise LookupError(f"{self.name}: no commit after version {after} has {key}={value}")
+        return None
 
     def ensure_schema(self, spark: SparkSession) -> None:
         if self.catalog:

@@ -27,6 +27,8 @@ from datetime import timedelta
 
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import TablePartitionDimension
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mssql_lakehouse.io.partition_predicates import quote_column
@@ -94,6 +96,11 @@ class TableLayout:
             for c in self.partition_by
         ]
         return "partitioned by " + ", ".join(parts)
+
+    def partition_values(self) -> list[Column]:
+        """Expressions of the partition values, computable on a frame the table's writes take."""
+        return [F.expr(day_of(self.generated_from[c])) if c in self.generated_from else F.col(quote_column(c))
+                for c in self.partition_by]
 
     def generated_columns(self) -> list[tuple[str, str]]:
         """(name, generation expression) of each generated column, for the table's creation."""
