@@ -1,13 +1,18 @@
-"""Data-quality rules of the finance close; assets yield them right after their writes."""
+"""Data-quality rules of the finance close; assets yield them right after their writes.
 
-from __future__ import annotations
+Whether every close has its archive is also a standalone check: a close and its archive are
+separate commits, and a run killed between them leaves a close without an archive and without
+any check of its run having run.
+"""
 
 from decimal import Decimal
 
 import dagster as dg
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from mssql_lakehouse.finance.close_history import GOLD_CLOSE, FinanceArchive, close_history
 from mssql_lakehouse.sources import ReconciliationFigures
 from mssql_lakehouse.transforms.ledger import ACCOUNT_LINE, TOTAL_LINE, closing_mismatches, journal_imbalances
 
@@ -126,5 +131,30 @@ def opening_matches_source(
                 if differences
                 else {}
             ),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=GOLD_CLOSE,
+    name="every_close_archived",
+    description="Every close in the history of gold/financial_close has its archive copy. A run killed after "
+    "the close's commit and before its archive leaves one without; the next close of the period archives it.",
+    required_resource_keys={"spark", "tables", "finance_archive"},
+)
+def every_close_archived(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    spark = context.resources.spark.get_session()
+    archive: FinanceArchive = context.resources.finance_archive
+    history = close_history(spark, context.resources.tables.location(GOLD_CLOSE))
+    missing = [r for r in history if not DeltaTable.isDeltaTable(spark, archive.path(r.reporting_period, r.close_number))]
+    return dg.AssetCheckResult(
+        passed=not missing,
+        metadata={
+            "closes": len(history),
+            "closes_not_archived": dg.MetadataValue.json(
+                [{"reporting_period": r.reporting_period, **r.as_dict()} for r in missing]
+            ),
+            **({"remedy": "run the period's close again: it archives the missing closes first, then restates"}
+               if missing else {}),
         },
     )

@@ -71,7 +71,8 @@ def financial_close(context: dg.AssetExecutionContext, entries: DataFrame, accou
     period, start, _ = period_bounds(context)
 
     history = close_history(spark, location, period)
-    ensure_archived(spark, location, archive.root, history)  # repairs an archive step that failed before
+    # A run killed after its close's commit left that close without an archive: write it first.
+    repaired = [n for n, _, written in ensure_archived(spark, location, archive.root, history) if written]
     close_number = next_close_number(history)
     restatement = close_number > 1
 
@@ -102,6 +103,7 @@ def financial_close(context: dg.AssetExecutionContext, entries: DataFrame, accou
             "close_number": close_number,
             "restatement": restatement,
             "earlier_closes": dg.MetadataValue.json([r.as_dict() for r in history]),
+            "archives_repaired": dg.MetadataValue.json(repaired),
             **grant_metadata,
         },
     )
