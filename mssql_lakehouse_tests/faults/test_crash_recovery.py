@@ -245,5 +245,6 @@ def test_a_close_killed_in_its_write_or_its_archive_is_flagged_and_a_rerun_archi
     figures = RUN_STAMPS | CLOSE_REGISTER
     assert rows(crashed.home / close, figures) == rows(close_archive(crashed, 2), figures) == rows(clean.home / close, figures)
     assert {r["close_number"] for r in DeltaTable(str(crashed.home / close)).to_pyarrow_table().to_pylist()} == {2}
-    assert_same_tables(crashed, clean, [t for t in delta_tables(clean.home)
-                                        if t.parts[1] != "gold" and t.name.startswith("gl_")])
+    # gl_quarantine keeps each rejected entry as JSON, with the extraction time of its run inside.
+    for table in [t for t in delta_tables(clean.home) if t.parts[1] != "gold" and t.name.startswith("gl_")]:
+        assert rows(crashed.home / table, RUN_STAMPS | {"record"}) == rows(clean.home / table, RUN_STAMPS | {"record"}), table
