@@ -14,6 +14,7 @@ from mssql_lakehouse.assets.sales import bronze as sales_bronze
 from mssql_lakehouse.assets.sales import gold as sales_gold
 from mssql_lakehouse.assets.sales import silver as sales_silver
 from mssql_lakehouse.checks import customer_360 as customer_360_checks
+from mssql_lakehouse.checks import finance as finance_checks
 from mssql_lakehouse.checks import inventory as inventory_checks
 from mssql_lakehouse.checks import replication as replication_checks
 from mssql_lakehouse.checks import sales as sales_checks
@@ -38,7 +39,7 @@ defs = dg.Definitions(
             dr_assets,
         ]
     ),
-    asset_checks=dg.load_asset_checks_from_modules([sales_checks, customer_360_checks, inventory_checks, replication_checks]),
+    asset_checks=dg.load_asset_checks_from_modules([sales_checks, customer_360_checks, finance_checks, inventory_checks, replication_checks]),
     jobs=[
         sales_nightly_job, sales_gold_refresh_job, finance_close_job, inventory_job, dr_replication_job,
         lakehouse_maintenance_job,

@@ -34,7 +34,6 @@ from mssql_lakehouse.checks.customer_360 import (
     validity_intervals,
 )
 from mssql_lakehouse.checks.rules import reconciles_with_source
-from mssql_lakehouse.io.table_layout import PARTITION_DATE
 from mssql_lakehouse.partitions import daily_partitions
 from mssql_lakehouse.settings import LocalPaths, erp_timezone
 from mssql_lakehouse.sources import ExtractionMode, MssqlSource, TableSource, frame_figures
@@ -463,8 +462,7 @@ def customer_dimensions(context: dg.AssetExecutionContext, changes: DataFrame):
     stale = stale_scd1_keys(customers.read(spark) if customers.exists(spark) else None, written_history, SILVER_KEY)
     repaired = stale.join(keys, SILVER_KEY, "left_anti").localCheckpoint()
     rewrite = keys.unionByName(repaired).localCheckpoint()
-    # The business columns: not SCD2's bookkeeping, nor the day the history's layout partitions by.
-    columns = [c for c in written_history.columns if c not in (*HISTORY_COLUMNS, PARTITION_DATE)]
+    columns = [c for c in written_history.columns if c not in HISTORY_COLUMNS]
     repaired_count = repaired.count()
     if repaired_count:
         context.log.warning(f"silver/customers disagreed with the history for {repaired_count} customers; repaired")

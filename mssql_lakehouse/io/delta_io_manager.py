@@ -76,7 +76,7 @@ from mssql_lakehouse.io.partition_predicates import (
     slice_predicate,
 )
 from mssql_lakehouse.io.schema_policy import SchemaEvolution, check_compatible
-from mssql_lakehouse.io.table_layout import PARTITION_DATE, TableLayout
+from mssql_lakehouse.io.table_layout import TableLayout
 from mssql_lakehouse.resources.spark import SparkResource
 
 
@@ -522,8 +522,6 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         predicate = slice_predicate(table_slice.partition_dimensions or [], column_types)
         if predicate:
             df = df.where(predicate)
-        # The layout's generated day (a name the IO manager keeps for itself) is the table's, not the asset's.
-        df = df.drop(PARTITION_DATE)
         if table_slice.columns:
             df = df.select(*table_slice.columns)
         return df

@@ -18,7 +18,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql.types import StructType
 
-from mssql_lakehouse.io.table_layout import TableLayout
+from mssql_lakehouse.io.table_layout import PARTITION_DATE, TableLayout
 
 COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
@@ -68,9 +68,9 @@ class DeltaLocation:
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
-        if self.catalog:
-            return reader.table(f"{self.catalog}.{self.layer}.{self.table}")
-        return reader.load(self.path)
+        df = reader.table(f"{self.catalog}.{self.layer}.{self.table}") if self.catalog else reader.load(self.path)
+        # The layout's generated day is the table's, not its data's: no reader copies it elsewhere.
+        return df.drop(PARTITION_DATE)
 
     def save(self, writer: DataFrameWriter) -> None:
         if self.catalog:
