@@ -318,7 +318,7 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
             read_version = location.version(spark)
             try:
                 with commit_metadata(spark, tags):
-                    added = self._write(spark, location, obj, settings, dimensions, metadata_in)
+                    added, layout = self._write(spark, location, obj, settings, dimensions, metadata_in)
                 break
             except DELTA_CONFLICTS as conflict:
                 competitor = _describe_competitor(location.commits_after(spark, read_version))
@@ -359,7 +359,7 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
             "delta_version": version,
             "delta_operation": commit["operation"],
             "delta_operation_metrics": dg.MetadataValue.json(dict(metrics)),
-            "delta_layout": location.layout(spark, dimensions).describe(),
+            "delta_layout": layout.describe(),
             "delta_conflict_retries": len(retries),
         }
         if retries:
@@ -382,8 +382,8 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         settings: WriteSettings,
         dimensions: Sequence[TablePartitionDimension],
         metadata: Mapping[str, Any],
-    ) -> list[str]:
-        """One attempt at the write, against the table's latest snapshot; returns the columns it adds."""
+    ) -> tuple[list[str], TableLayout]:
+        """One attempt at the write, against the table's latest snapshot; returns the columns it adds and the layout."""
         incoming = obj.drop(settings.merge_delete_flag) if settings.merge_delete_flag else obj
         column_types = {f.name: f.dataType for f in incoming.schema.fields}
         predicate = slice_predicate(dimensions, column_types)
@@ -427,7 +427,7 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
                 if error.getCondition() == "DELTA_REPLACE_WHERE_MISMATCH":
                     refuse_rows_outside(location.name, incoming, predicate, dimensions)
                 raise
-        return added
+        return added, layout
 
     def _chosen_partition_columns(self, metadata: Mapping[str, Any]) -> Sequence[str] | None:
         if self._table_layout == "unpartitioned":

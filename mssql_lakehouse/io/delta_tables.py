@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,14 +137,19 @@ class DeltaLocation:
 
 
 @contextmanager
-def commit_metadata(spark: SparkSession, metadata: Mapping[str, Any]) -> Iterator[None]:
-    """Tag the Delta commits made inside the block with ``userMetadata`` (JSON)."""
-    previous = spark.conf.get(COMMIT_METADATA_CONF, None)
-    spark.conf.set(COMMIT_METADATA_CONF, json.dumps(dict(metadata), sort_keys=True, default=str))
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set a Spark session setting for the block, then restore what it was."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
     try:
         yield
     finally:
         if previous is None:
-            spark.conf.unset(COMMIT_METADATA_CONF)
+            spark.conf.unset(key)
         else:
-            spark.conf.set(COMMIT_METADATA_CONF, previous)
+            spark.conf.set(key, previous)
+
+
+def commit_metadata(spark: SparkSession, metadata: Mapping[str, Any]) -> AbstractContextManager[None]:
+    """Tag the Delta commits made inside the block with ``userMetadata`` (JSON)."""
+    return session_conf(spark, COMMIT_METADATA_CONF, json.dumps(dict(metadata), sort_keys=True, default=str))

@@ -31,8 +31,6 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ from typing import Any
 import dagster as dg
 from pyspark.sql import SparkSession
 
-from mssql_lakehouse.io.delta_tables import DeltaLocation, commit_metadata
+from mssql_lakehouse.io.delta_tables import DeltaLocation, commit_metadata, session_conf
 from mssql_lakehouse.io.tables_resource import LakehouseTables
 from mssql_lakehouse.settings import erp_timezone
 
@@ -127,20 +125,6 @@ class TableVacuum:
         return {**asdict(self), "seconds": round(self.seconds, 1)}
 
 
-@contextmanager
-def _vacuum_logging(spark: SparkSession) -> Iterator[None]:
-    """Delta's vacuum logging for the block: VACUUM records its counts in the table's history."""
-    previous = spark.conf.get(VACUUM_LOGGING_CONF, None)
-    spark.conf.set(VACUUM_LOGGING_CONF, "true")
-    try:
-        yield
-    finally:
-        if previous is None:
-            spark.conf.unset(VACUUM_LOGGING_CONF)
-        else:
-            spark.conf.set(VACUUM_LOGGING_CONF, previous)
-
-
 def vacuum_table(spark: SparkSession, location: DeltaLocation, audit_retention_days: int) -> TableVacuum:
     """VACUUM one table with the retention it needs; the counts come from its ``VACUUM START``/``END`` commits."""
     started = time.monotonic()
@@ -158,7 +142,8 @@ def vacuum_table(spark: SparkSession, location: DeltaLocation, audit_retention_d
             spark.sql(f"ALTER TABLE {location.qualified_name} SET TBLPROPERTIES ({assignments})")
         result.retention_raised_from_hours = configured
     before = int(table.history(1).collect()[0]["version"])
-    with _vacuum_logging(spark):
+    # Delta's vacuum logging: VACUUM records its counts in the table's history.
+    with session_conf(spark, VACUUM_LOGGING_CONF, "true"):
         spark.sql(f"VACUUM {location.qualified_name}")
     # Writers may commit meanwhile: take this VACUUM's own commits, the latest after ``before``.
     commits = (
