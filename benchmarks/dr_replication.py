@@ -56,8 +56,8 @@ def main() -> None:
 
     from delta.tables import DeltaTable
 
-    from mssql_lakehouse.replication.local import replicate_table
-    from mssql_lakehouse.resources.spark import local_spark_session
+    from mssql_lakehouse.lib.replication.local import replicate_table
+    from mssql_lakehouse.lib.resources.spark import local_spark_session
 
     spark = local_spark_session(master="local[2]", driver_memory="3g", shuffle_partitions=2)
     with tempfile.TemporaryDirectory(prefix="dr_bench_") as tmp:

@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mssql_lakehouse.demo_erp import erp_path, seed
-from mssql_lakehouse.resources.spark import local_spark_session
-from mssql_lakehouse.sources import ExtractionMode, MssqlSource, TableSource
+from mssql_lakehouse_demo import erp_path, seed
+from mssql_lakehouse.lib.resources.spark import local_spark_session
+from mssql_lakehouse.lib.sources import ExtractionMode, MssqlSource, TableSource
 
 DAY = dt.date(2024, 3, 1)
 ORDER_LINES = TableSource(

@@ -43,9 +43,9 @@ def run_part(part: str, home: Path, scale: float) -> dict:
     import dagster as dg
     from _common import run_partitions
 
-    from mssql_lakehouse.assets.sales.bronze import DETAIL_KEY
+    from mssql_lakehouse.defs.sales.bronze import DETAIL_KEY
     from mssql_lakehouse.definitions import defs
-    from mssql_lakehouse.demo_erp import seed
+    from mssql_lakehouse_demo import seed
 
     days = 8 if part == "nightly" else 31
     began = time.perf_counter()

@@ -103,9 +103,9 @@ def run(customers: int, changed: int, deletion_vectors: bool, workdir: Path) -> 
 
     home = workdir / f"n{customers}"
     os.environ["LAKEHOUSE_HOME"] = str(home)
-    from mssql_lakehouse.assets.customer_360 import CustomerCdcSettings, customer_changes, customer_dimensions
-    from mssql_lakehouse.resources.deployment import resources_for
-    from mssql_lakehouse.resources.spark import local_spark_session
+    from mssql_lakehouse.defs.customer_360.assets import CustomerCdcSettings, customer_changes, customer_dimensions
+    from mssql_lakehouse.lib.resources.deployment import resources_for
+    from mssql_lakehouse.lib.resources.spark import local_spark_session
     from mssql_lakehouse.settings import Deployment
 
     spark = local_spark_session(driver_memory="8g", shuffle_partitions=8)

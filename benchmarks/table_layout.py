@@ -38,13 +38,15 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from _common import run_partitions, step_seconds
-from mssql_lakehouse.assets.sales import bronze, gold, silver
-from mssql_lakehouse.checks import sales as sales_checks
-from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.io.delta_io_manager import DeltaLakePySparkIOManager
-from mssql_lakehouse.jobs import sales_nightly_job
-from mssql_lakehouse.resources.deployment import executor_for, resources_for
-from mssql_lakehouse.resources.spark import SparkResource
+from mssql_lakehouse.defs.sales import bronze
+from mssql_lakehouse.defs.sales import gold
+from mssql_lakehouse.defs.sales import silver
+from mssql_lakehouse.defs.sales import checks as sales_checks
+from mssql_lakehouse_demo import seed
+from mssql_lakehouse.lib.io.delta_io_manager import DeltaLakePySparkIOManager
+from mssql_lakehouse.defs.sales.jobs import sales_nightly
+from mssql_lakehouse.lib.resources.deployment import executor_for, resources_for
+from mssql_lakehouse.lib.resources.spark import SparkResource
 from mssql_lakehouse.settings import Deployment
 
 # Far enough back that a 90-day backfill and its next day are all past partitions.
@@ -86,7 +88,7 @@ class Lakehouse:
         defs = dg.Definitions(
             assets=dg.load_assets_from_modules([bronze, silver, gold]),
             asset_checks=dg.load_asset_checks_from_modules([sales_checks]),
-            jobs=[sales_nightly_job],
+            jobs=[sales_nightly],
             resources=resources,
             executor=executor_for(Deployment.LOCAL),
         )

@@ -1,59 +1,31 @@
-"""The code location: assets, checks, jobs and automation, with the deployment's resources."""
+"""The code location: each use case's definitions, merged, with the deployment's resources.
+
+``build_defs(settings)`` builds it from a :class:`LakehouseSettings`; the tests call it with their
+own. ``defs`` is the code location Dagster loads, built lazily from the environment.
+"""
 
 import dagster as dg
 
-from mssql_lakehouse.assets import customer_360 as customer_360_assets
-from mssql_lakehouse.assets import dr as dr_assets
-from mssql_lakehouse.assets.finance import bronze as finance_bronze
-from mssql_lakehouse.assets.finance import gold as finance_gold
-from mssql_lakehouse.assets.finance import silver as finance_silver
-from mssql_lakehouse.assets.inventory import bronze as inventory_bronze
-from mssql_lakehouse.assets.inventory import gold as inventory_gold
-from mssql_lakehouse.assets.inventory import silver as inventory_silver
-from mssql_lakehouse.assets.sales import bronze as sales_bronze
-from mssql_lakehouse.assets.sales import gold as sales_gold
-from mssql_lakehouse.assets.sales import silver as sales_silver
-from mssql_lakehouse.checks import customer_360 as customer_360_checks
-from mssql_lakehouse.checks import finance as finance_checks
-from mssql_lakehouse.checks import inventory as inventory_checks
-from mssql_lakehouse.checks import replication as replication_checks
-from mssql_lakehouse.checks import sales as sales_checks
-from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
-from mssql_lakehouse.ops.maintenance import lakehouse_maintenance_job, lakehouse_maintenance_schedule
-from mssql_lakehouse.resources.deployment import executor_for, resources_for
-from mssql_lakehouse.schedules.finance import finance_close_job, finance_close_schedule
-from mssql_lakehouse.schedules.replication import dr_replication_job, dr_replication_schedule
-from mssql_lakehouse.schedules.sales import sales_nightly_schedule
-from mssql_lakehouse.sensors.customer_changes import customer_changes_sensor
-from mssql_lakehouse.sensors.inventory_files import inventory_files_sensor, inventory_job
-from mssql_lakehouse.sensors.run_alerts import record_failed_checks, record_failed_runs
-from mssql_lakehouse.sensors.sales import sales_late_data_sensor
+from mssql_lakehouse.defs.customer_360 import definitions as customer_360
+from mssql_lakehouse.defs.dr import definitions as dr
+from mssql_lakehouse.defs.finance import definitions as finance
+from mssql_lakehouse.defs.inventory import definitions as inventory
+from mssql_lakehouse.defs.maintenance import definitions as maintenance
+from mssql_lakehouse.defs.run_alerts import definitions as run_alerts
+from mssql_lakehouse.defs.sales import definitions as sales
+from mssql_lakehouse.lib.resources.deployment import executor_for, resources_for
+from mssql_lakehouse.settings import LakehouseSettings
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(
-        [
-            sales_bronze, sales_silver, sales_gold,
-            customer_360_assets,
-            finance_bronze, finance_silver, finance_gold,
-            inventory_bronze, inventory_silver, inventory_gold,
-            dr_assets,
-        ]
-    ),
-    asset_checks=dg.load_asset_checks_from_modules([sales_checks, customer_360_checks, finance_checks, inventory_checks, replication_checks]),
-    jobs=[
-        sales_nightly_job, sales_gold_refresh_job, finance_close_job, inventory_job, dr_replication_job,
-        lakehouse_maintenance_job,
-    ],
-    schedules=[
-        sales_nightly_schedule(), finance_close_schedule(), dr_replication_schedule(), lakehouse_maintenance_schedule(),
-    ],
-    sensors=[
-        sales_late_data_sensor,
-        record_failed_runs,
-        record_failed_checks,
-        customer_changes_sensor,
-        inventory_files_sensor,
-    ],
-    resources=resources_for(),
-    executor=executor_for(),
-)
+SLICES = (sales, inventory, customer_360, finance, dr, run_alerts, maintenance)
+
+
+def build_defs(settings: LakehouseSettings) -> dg.Definitions:
+    return dg.Definitions.merge(
+        *(part.build_defs(settings) for part in SLICES),
+        dg.Definitions(resources=resources_for(), executor=executor_for()),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_defs(LakehouseSettings.from_env())

@@ -105,7 +105,7 @@ def erp_timezone() -> str:
 
     The ERP writes ``datetime2`` values and CDC commit times on this wall clock, so it is at
     once the zone of the daily and monthly partitions, of every source's time windows (see
-    :class:`mssql_lakehouse.sources.MssqlSource`), of the demo ERP's clock, and of the
+    :class:`mssql_lakehouse.lib.sources.MssqlSource`), of the demo ERP's clock, and of the
     schedules. It is read here only, so no part can cut the day elsewhere.
     """
     name = os.environ.get("LAKEHOUSE_ERP_TIMEZONE", "UTC").strip()
@@ -154,3 +154,12 @@ def dr_catalog() -> str | None:
 def dr_max_lag_minutes() -> float:
     """How far the replica may fall behind before the lag check warns (``LAKEHOUSE_DR_MAX_LAG_MINUTES``)."""
     return float(os.environ.get("LAKEHOUSE_DR_MAX_LAG_MINUTES", "120"))
+
+
+@dataclass(frozen=True)
+class LakehouseSettings:
+    """Every setting of the code location, parsed and validated once (sections to come)."""
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> LakehouseSettings:
+        return cls()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import SparkSession
 
-from mssql_lakehouse.resources.deployment import resources_for
-from mssql_lakehouse.resources.spark import local_spark_session
+from mssql_lakehouse.lib.resources.deployment import resources_for
+from mssql_lakehouse.lib.resources.spark import local_spark_session
 from mssql_lakehouse.settings import Deployment
 
 

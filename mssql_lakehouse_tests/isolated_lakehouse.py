@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from mssql_lakehouse.resources.deployment import executor_for, resources_for
+from mssql_lakehouse.lib.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.settings import Deployment
 
 # Settings a developer's shell may hold that would point a test lakehouse somewhere else.

@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.demo_erp import seed
+from mssql_lakehouse_demo import seed
 
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -36,9 +36,10 @@ SLICE_SELECTIONS = {
 
 @pytest.fixture
 def definitions(lakehouse_home) -> dg.Definitions:
-    from mssql_lakehouse.definitions import defs
+    from mssql_lakehouse.definitions import build_defs
+    from mssql_lakehouse.settings import LakehouseSettings
 
-    return defs
+    return build_defs(LakehouseSettings.from_env())
 
 
 def _job_for(defs: dg.Definitions, selection: str) -> dg.JobDefinition:

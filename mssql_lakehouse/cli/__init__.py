@@ -6,8 +6,8 @@ import click
 import dagster as dg
 
 from mssql_lakehouse.cli.audit import audit
-from mssql_lakehouse.cli.demo import demo
-from mssql_lakehouse.cli.quickstart import quickstart
+from mssql_lakehouse_demo.cli.demo import demo
+from mssql_lakehouse_demo.cli.quickstart import quickstart
 
 
 @click.group()

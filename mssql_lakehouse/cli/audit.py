@@ -7,8 +7,8 @@ import re
 
 import click
 
-from mssql_lakehouse.finance.close_history import GOLD_CLOSE, CloseRecord, close_history, read_close
-from mssql_lakehouse.transforms.ledger import TOTAL_LINE
+from mssql_lakehouse.defs.finance.close_history import GOLD_CLOSE, CloseRecord, close_history, read_close
+from mssql_lakehouse.lib.transforms.ledger import TOTAL_LINE
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _COLUMNS = ("account_number", "account_name", "opening", "debits", "credits", "closing")
@@ -85,8 +85,8 @@ def close(period: str, as_of_close: int | None, as_of_version: int | None, as_of
     """Print a period's trial balance as reported (latest close unless asked otherwise) and its close history."""
     if sum(x is not None for x in (as_of_close, as_of_version, as_of_timestamp)) > 1:
         raise click.UsageError("give at most one of --as-of-close, --as-of-version, --as-of-timestamp")
-    from mssql_lakehouse.finance.settings import finance_resources
-    from mssql_lakehouse.resources.deployment import resources_for
+    from mssql_lakehouse.defs.finance.settings import finance_resources
+    from mssql_lakehouse.lib.resources.deployment import resources_for
 
     resources = resources_for()
     spark = resources["spark"].get_session()

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from mssql_lakehouse.demo_erp.debezium_export import Column, Encoding, EventSettings, event_json
+from mssql_lakehouse_demo.debezium_export import Column, Encoding, EventSettings, event_json
 
 COLUMNS = ("CustomerID", "FirstName", "LastName", "Email", "City", "CountryRegion", "CreditLimit", "ModifiedDate")
 SQL_TYPES = {
@@ -216,7 +216,7 @@ def debezium_lines(
 
     ``extra_types``: columns the source has beyond the declared ones, with their SQL types.
     """
-    from mssql_lakehouse.demo_erp.debezium_export import commit_millis
+    from mssql_lakehouse_demo.debezium_export import commit_millis
 
     types = {**SQL_TYPES, **(extra_types or {})}
     columns = [Column(c, t, optional=c != "CustomerID") for c, t in types.items()]
@@ -321,7 +321,7 @@ def write_demo_cdc(path, transactions: Sequence[Transaction], days: Sequence[dt.
     """
     import duckdb
 
-    from mssql_lakehouse.demo_erp.schema import CDC_INSTANCES, erp_ddl
+    from mssql_lakehouse_demo.schema import CDC_INSTANCES, erp_ddl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     customer = next(ci for ci in CDC_INSTANCES if ci.name == "dbo_Customer")

@@ -8,7 +8,7 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.assets.customer_360 import (
+from mssql_lakehouse.defs.customer_360.assets import (
     CHANGES,
     CUSTOMERS,
     HISTORY,
@@ -17,7 +17,7 @@ from mssql_lakehouse.assets.customer_360 import (
     customer_changes,
     customer_dimensions,
 )
-from mssql_lakehouse.checks.customer_360 import customer_changes_cdc_lag
+from mssql_lakehouse.defs.customer_360.checks import customer_changes_cdc_lag
 from mssql_lakehouse_tests.customer_360.change_streams import (
     CURRENT_COLUMNS,
     HISTORY_COLUMNS,

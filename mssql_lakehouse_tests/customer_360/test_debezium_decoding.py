@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.demo_erp.debezium_export import Column, Encoding, decimal_bytes, encode_value
-from mssql_lakehouse.transforms.change_positions import (
+from mssql_lakehouse_demo.debezium_export import Column, Encoding, decimal_bytes, encode_value
+from mssql_lakehouse.lib.transforms.change_positions import (
     change_position_text,
     debezium_lsn,
     lsn_text,
 )
-from mssql_lakehouse.transforms.debezium import (
+from mssql_lakehouse.lib.transforms.debezium import (
     DebeziumEncoding,
     FieldCodec,
     codec_for_sql_type,

@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.assets.customer_360 import (
+from mssql_lakehouse.defs.customer_360.assets import (
     CHANGES,
     CUSTOMERS,
     HISTORY,
@@ -15,11 +15,11 @@ from mssql_lakehouse.assets.customer_360 import (
     CustomerCdcSettings,
     customer_snapshot,
 )
-from mssql_lakehouse.demo_erp import erp_path, seed
-from mssql_lakehouse.demo_erp.debezium_export import EventSettings, export, main
-from mssql_lakehouse.resources.deployment import resources_for
+from mssql_lakehouse_demo import erp_path, seed
+from mssql_lakehouse_demo.debezium_export import EventSettings, export, main
+from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.settings import Deployment
-from mssql_lakehouse.transforms.customer_changes import CUSTOMER_COLUMNS as DECLARED_COLUMNS
+from mssql_lakehouse.lib.transforms.customer_changes import CUSTOMER_COLUMNS as DECLARED_COLUMNS
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, SILVER, rows
 from mssql_lakehouse_tests.customer_360.test_assets import SLICE, table
 

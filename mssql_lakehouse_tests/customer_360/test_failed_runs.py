@@ -7,8 +7,8 @@ import dagster as dg
 from delta.tables import DeltaTable as SparkDeltaTable
 from deltalake import DeltaTable
 
-from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, CustomerCdcSettings
-from mssql_lakehouse.checks.customer_360 import customers_match_history
+from mssql_lakehouse.defs.customer_360.assets import CHANGES, CUSTOMERS, CustomerCdcSettings
+from mssql_lakehouse.defs.customer_360.checks import customers_match_history
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, debezium_lines, generate, oracle
 from mssql_lakehouse_tests.customer_360.test_assets import DAYS, SLICE, land
 

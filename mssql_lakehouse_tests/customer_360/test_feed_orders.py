@@ -16,11 +16,11 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.assets.customer_360 import CUSTOMERS, HISTORY, CustomerCdcSettings, customer_snapshot
-from mssql_lakehouse.demo_erp import erp_path
-from mssql_lakehouse.resources.deployment import resources_for
+from mssql_lakehouse.defs.customer_360.assets import CUSTOMERS, HISTORY, CustomerCdcSettings, customer_snapshot
+from mssql_lakehouse_demo import erp_path
+from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.settings import Deployment
-from mssql_lakehouse.transforms.customer_changes import CUSTOMER_COLUMNS
+from mssql_lakehouse.lib.transforms.customer_changes import CUSTOMER_COLUMNS
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, SILVER
 from mssql_lakehouse_tests.customer_360.test_assets import SLICE
 

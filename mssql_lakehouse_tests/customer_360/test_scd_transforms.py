@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.assets.customer_360 import HISTORY, customer_dimensions
-from mssql_lakehouse.demo_erp.debezium_export import Encoding
-from mssql_lakehouse.transforms.customer_changes import (
+from mssql_lakehouse.defs.customer_360.assets import HISTORY, customer_dimensions
+from mssql_lakehouse_demo.debezium_export import Encoding
+from mssql_lakehouse.lib.transforms.customer_changes import (
     DECLARED_SQL_TYPES,
     business_columns,
     events_from_pairs,
@@ -18,8 +18,8 @@ from mssql_lakehouse.transforms.customer_changes import (
     silver_events,
     sqlserver_pairs,
 )
-from mssql_lakehouse.transforms.debezium import debezium_pairs, field_report, parse_envelopes
-from mssql_lakehouse.transforms.scd import history_of, scd1_from_history, scd2_history, touched_keys
+from mssql_lakehouse.lib.transforms.debezium import debezium_pairs, field_report, parse_envelopes
+from mssql_lakehouse.lib.transforms.scd import history_of, scd1_from_history, scd2_history, touched_keys
 from mssql_lakehouse_tests.customer_360.change_streams import (
     CURRENT_COLUMNS,
     HISTORY_COLUMNS,
@@ -41,7 +41,7 @@ def bronze_from_sqlserver(spark, transactions):
 
 
 def bronze_from_debezium(spark, lines, encoding=Encoding()):
-    from mssql_lakehouse.transforms.debezium import DebeziumEncoding
+    from mssql_lakehouse.lib.transforms.debezium import DebeziumEncoding
 
     parsed = parse_envelopes(spark.createDataFrame([(line, f"f{i % 3}.json") for i, line in enumerate(lines)],
                                                    "value string, _source string"))

@@ -4,13 +4,13 @@ import secrets
 
 import dagster as dg
 
-from mssql_lakehouse.assets import customer_360 as customer_360_assets
-from mssql_lakehouse.assets.customer_360 import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, SNAPSHOT, CustomerCdcSettings
-from mssql_lakehouse.checks import customer_360 as customer_360_checks
-from mssql_lakehouse.resources.deployment import resources_for
-from mssql_lakehouse.sensors.customer_changes import customer_changes_sensor
+from mssql_lakehouse.defs.customer_360 import assets as customer_360_assets
+from mssql_lakehouse.defs.customer_360.assets import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, SNAPSHOT, CustomerCdcSettings
+from mssql_lakehouse.defs.customer_360 import checks as customer_360_checks
+from mssql_lakehouse.lib.resources.deployment import resources_for
+from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor
 from mssql_lakehouse.settings import Deployment
-from mssql_lakehouse.transforms.debezium import DebeziumSource, event_stream, kafka_options, land_new_events
+from mssql_lakehouse.lib.transforms.debezium import DebeziumSource, event_stream, kafka_options, land_new_events
 
 
 def test_the_slice_loads_into_definitions(lakehouse_home):

@@ -11,8 +11,10 @@ import time
 
 import dagster as dg
 
-from mssql_lakehouse.assets.sales import bronze, silver
-from mssql_lakehouse.resources.deployment import executor_for, resources_for
+from mssql_lakehouse.defs.sales import bronze
+
+from mssql_lakehouse.defs.sales import silver
+from mssql_lakehouse.lib.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.settings import Deployment
 
 PROBES = "standin_probes"

@@ -21,9 +21,9 @@ import duckdb
 import pytest
 from dagster._serdes import serialize_value
 
-from mssql_lakehouse.assets.sales import bronze
-from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.resources.deployment import resources_for
+from mssql_lakehouse.defs.sales import bronze
+from mssql_lakehouse_demo import seed
+from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.settings import Deployment, project_root
 from mssql_lakehouse_tests.databricks.conftest import SQL_SERVER_PASSWORD
 from mssql_lakehouse_tests.databricks.workspace_standin import KNOWN_CLUSTER
@@ -83,7 +83,7 @@ def test_a_partition_of_silver_sales_orders_runs_on_the_cluster_and_writes_its_d
     # The launcher shipped our packages, not the checkout: the cluster imported them from code.zip.
     code_zip = next(standin.dbfs_root.rglob("code.zip"))
     names = zipfile.ZipFile(code_zip).namelist()
-    assert "mssql_lakehouse/resources/databricks.py" in names
+    assert "mssql_lakehouse/lib/resources/databricks.py" in names
     assert not [n for n in names if ".venv" in n or "__pycache__" in n or n.startswith(".cache")]
     for databricks_run in standin.runs:
         origin = standin.driver_report(databricks_run)["module_origins"]["mssql_lakehouse"]

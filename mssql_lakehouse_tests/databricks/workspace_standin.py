@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from mssql_lakehouse.resources import jars
-from mssql_lakehouse.resources.spark import DELTA_CONF
+from mssql_lakehouse.lib.resources import jars
+from mssql_lakehouse.lib.resources.spark import DELTA_CONF
 from mssql_lakehouse.settings import jar_cache_dir, project_root
 
 DRIVER_SCRIPT = Path(__file__).with_name("cluster_driver.py")

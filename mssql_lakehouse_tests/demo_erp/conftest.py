@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mssql_lakehouse.demo_erp import erp_path, seed
+from mssql_lakehouse_demo import erp_path, seed
 
 from ._helpers import DAYS, SCALE, START
 

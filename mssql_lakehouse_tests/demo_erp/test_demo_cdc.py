@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mssql_lakehouse.demo_erp import (
+from mssql_lakehouse_demo import (
     CDC_INSTANCES,
     cleanup_cdc,
     decode_update_mask,

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mssql_lakehouse.demo_erp import CT_TABLES, cleanup_change_tracking, erp_path, seed
+from mssql_lakehouse_demo import CT_TABLES, cleanup_change_tracking, erp_path, seed
 
 from ._helpers import SCALE, SEEDED_DAYS, START, rows, scalar
 

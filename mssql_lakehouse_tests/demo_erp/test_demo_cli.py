@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mssql_lakehouse.cli.demo import demo
-from mssql_lakehouse.demo_erp import seeded_days
+from mssql_lakehouse_demo.cli.demo import demo
+from mssql_lakehouse_demo import seeded_days
 
 from ._helpers import START
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mssql_lakehouse.demo_erp import Volumes, content_hashes, erp_path, seed, update_gl_entry
+from mssql_lakehouse_demo import Volumes, content_hashes, erp_path, seed, update_gl_entry
 
 from ._helpers import SCALE, SEEDED_DAYS, START, rows, scalar
 

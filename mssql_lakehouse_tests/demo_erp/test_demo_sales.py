@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import duckdb
 
-from mssql_lakehouse.demo_erp import Volumes
-from mssql_lakehouse.demo_erp.schema import CUSTOMER
+from mssql_lakehouse_demo import Volumes
+from mssql_lakehouse_demo.schema import CUSTOMER
 
 from ._helpers import SCALE, SEEDED_DAYS, rows, scalar
 

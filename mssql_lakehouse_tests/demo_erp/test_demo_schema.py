@@ -8,8 +8,8 @@ import duckdb
 import pytest
 import yaml
 
-from mssql_lakehouse.demo_erp import CDC_INSTANCES, CT_TABLES, ERP_TABLES, INVENTORY_TABLES, inventory_path, mssql_script
-from mssql_lakehouse.demo_erp.schema import duckdb_type
+from mssql_lakehouse_demo import CDC_INSTANCES, CT_TABLES, ERP_TABLES, INVENTORY_TABLES, inventory_path, mssql_script
+from mssql_lakehouse_demo.schema import duckdb_type
 from mssql_lakehouse.settings import project_root
 
 from ._helpers import rows

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mssql_lakehouse.demo_erp import (
+from mssql_lakehouse_demo import (
     ERP_TABLES,
     INVENTORY_TABLES,
     SeedError,
@@ -58,7 +58,7 @@ def test_another_process_generates_the_same_data(tmp_path: Path) -> None:
     seed(tmp_path / "here", START, 2, SCALE)
     code = (
         "import datetime as dt, json, sys;"
-        "from mssql_lakehouse.demo_erp import seed, content_hashes;"
+        "from mssql_lakehouse_demo import seed, content_hashes;"
         f"seed(sys.argv[1], dt.date.fromisoformat('{START}'), 2, {SCALE});"
         "print(json.dumps(content_hashes(sys.argv[1])))"
     )

@@ -28,16 +28,16 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.assets.inventory import bronze as inventory_bronze
-from mssql_lakehouse.assets.inventory import gold as inventory_gold
-from mssql_lakehouse.assets.inventory import silver as inventory_silver
-from mssql_lakehouse.assets.sales import bronze as sales_bronze
-from mssql_lakehouse.assets.sales import gold as sales_gold
-from mssql_lakehouse.assets.sales import silver as sales_silver
-from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.demo_erp.inventory_export import export_inventory
-from mssql_lakehouse.jobs import sales_nightly_job
-from mssql_lakehouse.sensors.inventory_files import inventory_job
+from mssql_lakehouse.defs.inventory import bronze as inventory_bronze
+from mssql_lakehouse.defs.inventory import gold as inventory_gold
+from mssql_lakehouse.defs.inventory import silver as inventory_silver
+from mssql_lakehouse.defs.sales import bronze as sales_bronze
+from mssql_lakehouse.defs.sales import gold as sales_gold
+from mssql_lakehouse.defs.sales import silver as sales_silver
+from mssql_lakehouse_demo import seed
+from mssql_lakehouse_demo.inventory_export import export_inventory
+from mssql_lakehouse.defs.sales.jobs import sales_nightly
+from mssql_lakehouse.defs.inventory.sensors import inventory
 from mssql_lakehouse_tests.faults.processes import start_materialize
 from mssql_lakehouse_tests.faults.tables import Rows, contents
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
@@ -84,7 +84,7 @@ def make_lakehouse(spark, tmp_path_factory) -> Iterator:
         spark,
         IsolatedLakehouse,
         asset_modules=[inventory_bronze, inventory_silver, inventory_gold, sales_bronze, sales_silver, sales_gold],
-        jobs=[inventory_job, sales_nightly_job],
+        jobs=[inventory, sales_nightly],
     ) as make:
         yield make
 

@@ -26,19 +26,19 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.assets import customer_360
-from mssql_lakehouse.assets.finance import bronze as finance_bronze
-from mssql_lakehouse.assets.finance import gold as finance_gold
-from mssql_lakehouse.assets.finance import silver as finance_silver
-from mssql_lakehouse.assets.sales import bronze as sales_bronze
-from mssql_lakehouse.assets.sales import gold as sales_gold
-from mssql_lakehouse.assets.sales import silver as sales_silver
-from mssql_lakehouse.checks import customer_360 as customer_360_checks
-from mssql_lakehouse.checks import finance as finance_checks
-from mssql_lakehouse.checks.customer_360 import CHANGES, CUSTOMERS, HISTORY
-from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.jobs import sales_nightly_job
-from mssql_lakehouse.schedules.finance import finance_close_job
+from mssql_lakehouse.defs.customer_360 import assets as customer_360
+from mssql_lakehouse.defs.finance import bronze as finance_bronze
+from mssql_lakehouse.defs.finance import gold as finance_gold
+from mssql_lakehouse.defs.finance import silver as finance_silver
+from mssql_lakehouse.defs.sales import bronze as sales_bronze
+from mssql_lakehouse.defs.sales import gold as sales_gold
+from mssql_lakehouse.defs.sales import silver as sales_silver
+from mssql_lakehouse.defs.customer_360 import checks as customer_360_checks
+from mssql_lakehouse.defs.finance import checks as finance_checks
+from mssql_lakehouse.defs.customer_360.checks import CHANGES, CUSTOMERS, HISTORY
+from mssql_lakehouse_demo import seed
+from mssql_lakehouse.defs.sales.jobs import sales_nightly
+from mssql_lakehouse.defs.finance.schedules import finance_close
 from mssql_lakehouse_tests.faults.processes import (
     Materialization,
     committed_files,
@@ -59,8 +59,8 @@ CLOSE_REGISTER = frozenset({"close_number", "restatement"})
 CUSTOMER_DAY = dg.AssetSelection.assets(CHANGES, customer_360.QUARANTINE, HISTORY, CUSTOMERS)
 SALES_BRONZE = dg.AssetSelection.groups("sales") & dg.AssetSelection.key_prefixes(["bronze"])
 JOBS = [
-    sales_nightly_job,
-    finance_close_job,
+    sales_nightly,
+    finance_close,
     dg.define_asset_job("days", selection=dg.AssetSelection.groups("sales") | CUSTOMER_DAY),
     dg.define_asset_job("bronze_day", selection=SALES_BRONZE | dg.AssetSelection.assets(CHANGES, customer_360.QUARANTINE)),
     dg.define_asset_job("customer_dimensions", selection=dg.AssetSelection.assets(HISTORY, CUSTOMERS)),

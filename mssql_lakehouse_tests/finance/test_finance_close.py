@@ -15,8 +15,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.cli.audit import audit
-from mssql_lakehouse.demo_erp import update_gl_entry
-from mssql_lakehouse.finance.close_history import close_history
+from mssql_lakehouse_demo import update_gl_entry
+from mssql_lakehouse.defs.finance.close_history import close_history
 
 PERIOD = "2026-09"
 

@@ -10,11 +10,15 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.assets.inventory import bronze, gold, silver
-from mssql_lakehouse.checks import inventory as inventory_checks
-from mssql_lakehouse.demo_erp import inventory_path, seed
-from mssql_lakehouse.demo_erp.inventory_export import export_inventory
-from mssql_lakehouse.sensors.inventory_files import inventory_job
+from mssql_lakehouse.defs.inventory import bronze
+
+from mssql_lakehouse.defs.inventory import gold
+
+from mssql_lakehouse.defs.inventory import silver
+from mssql_lakehouse.defs.inventory import checks as inventory_checks
+from mssql_lakehouse_demo import inventory_path, seed
+from mssql_lakehouse_demo.inventory_export import export_inventory
+from mssql_lakehouse.defs.inventory.sensors import inventory
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
 SCALE = 0.01
@@ -81,6 +85,6 @@ def make_lakehouse(spark, tmp_path_factory) -> Iterator:
         Lakehouse,
         asset_modules=[bronze, silver, gold],
         check_modules=[inventory_checks],
-        jobs=[inventory_job],
+        jobs=[inventory],
     ) as make:
         yield make

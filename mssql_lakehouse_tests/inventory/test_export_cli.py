@@ -5,7 +5,7 @@ import datetime as dt
 from click.testing import CliRunner
 
 from mssql_lakehouse.cli import main
-from mssql_lakehouse.demo_erp import seed
+from mssql_lakehouse_demo import seed
 from mssql_lakehouse_tests.inventory.conftest import erp_on_hand
 
 

@@ -5,7 +5,7 @@ import os
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.sensors.inventory_files import inventory_files_sensor
+from mssql_lakehouse.defs.inventory.sensors import inventory_file_arrival
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def land(folder, name: str, content: bytes = b"rows", mtime: int = 1_790_000_000
 
 def evaluate(instance, cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
-    requests = [r for r in (inventory_files_sensor(context) or []) if isinstance(r, dg.RunRequest)]
+    requests = [r for r in (inventory_file_arrival(context) or []) if isinstance(r, dg.RunRequest)]
     return requests, context.cursor
 
 

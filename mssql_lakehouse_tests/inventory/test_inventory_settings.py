@@ -2,7 +2,7 @@
 
 import pytest
 
-from mssql_lakehouse.assets.inventory.settings import inventory_regions, landing_dir, landing_root
+from mssql_lakehouse.defs.inventory.settings import inventory_regions, landing_dir, landing_root
 
 
 def test_regions_default_to_amer_emea_apac_and_are_configurable(monkeypatch):

@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.transforms.inventory import conform, current_inventory, file_problems, inventory_position
-from mssql_lakehouse.transforms.sku_alerts import AlertThresholds, sku_alerts
+from mssql_lakehouse.lib.transforms.inventory import conform, current_inventory, file_problems, inventory_position
+from mssql_lakehouse.lib.transforms.sku_alerts import AlertThresholds, sku_alerts
 
 D = dt.date(2026, 11, 8)
 SNAP = dt.datetime(2026, 11, 8, 23, 59, 59)
@@ -95,7 +95,7 @@ def test_csv_text_conforms_to_the_export_contract_and_bad_values_are_named(spark
 def test_the_sales_alerts_asset_reads_the_days_inventory_positions_when_the_lakehouse_has_them(
     spark, lakehouse_home, local_resources
 ):
-    from mssql_lakehouse.assets.sales.gold import sku_alerts as sku_alerts_asset
+    from mssql_lakehouse.defs.sales.gold import sku_alerts as sku_alerts_asset
 
     alignment = spark.createDataFrame(
         [(D, "BK-1", 10, 10, 0, 0.0, 0, 70, 70)],
@@ -139,7 +139,7 @@ def test_a_location_a_complete_snapshot_no_longer_lists_becomes_a_tombstone_an_o
 def test_the_position_asset_takes_skus_and_demand_from_the_sales_slice_when_the_lakehouse_has_them(
     spark, bronze, lakehouse_home, local_resources
 ):
-    from mssql_lakehouse.assets.inventory.gold import inventory_position as position_asset
+    from mssql_lakehouse.defs.inventory.gold import inventory_position as position_asset
 
     tables = lakehouse_home / "tables"
     spark.createDataFrame(

@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.partitions.utils import TimeWindow
 
-from mssql_lakehouse.assets.inventory.partitions import inventory_partitions
-from mssql_lakehouse.io.partition_predicates import multi_partition_dimensions, slice_predicate
+from mssql_lakehouse.defs.inventory.partitions import inventory_partitions
+from mssql_lakehouse.lib.io.partition_predicates import multi_partition_dimensions, slice_predicate
 
 EXPR = {"date": "_landing_date", "region": "_region"}
 

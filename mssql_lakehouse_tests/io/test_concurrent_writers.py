@@ -16,7 +16,7 @@ from deltalake import write_deltalake
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.io.delta_io_manager import DeltaLakePySparkIOManager
+from mssql_lakehouse.lib.io.delta_io_manager import DeltaLakePySparkIOManager
 from mssql_lakehouse_tests.io.test_delta_io_manager import DAILY, daily_asset, table_path
 
 SCHEMA = "event_date date, seq int, label string"

@@ -11,7 +11,7 @@ from deltalake import DeltaTable as IndependentDeltaReader
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.io.schema_policy import IncompatibleSchemaError
+from mssql_lakehouse.lib.io.schema_policy import IncompatibleSchemaError
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-11-01")
 REGIONS = dg.StaticPartitionsDefinition(["amer", "emea"])

@@ -10,10 +10,10 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable as DeltaLakeTable
 
-from mssql_lakehouse.finance.close_history import FinanceArchive
-from mssql_lakehouse.io.tables_resource import LakehouseTables
-from mssql_lakehouse.ops.maintenance import lakehouse_maintenance_job, retention_hours
-from mssql_lakehouse.resources.spark import SparkResource
+from mssql_lakehouse.defs.finance.close_history import FinanceArchive
+from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
+from mssql_lakehouse.defs.maintenance.jobs import lakehouse_maintenance, retention_hours
+from mssql_lakehouse.lib.resources.spark import SparkResource
 from mssql_lakehouse_tests.replication.conftest import referenced_files, table_files
 from mssql_lakehouse_tests.replication.orphans import fail_a_replace_where, orders
 
@@ -65,7 +65,7 @@ def test_vacuum_removes_orphans_older_than_the_retention_and_keeps_every_version
         "finance_archive": FinanceArchive(root=str(tmp_path / "archive"), retention_days=AUDIT_DAYS),
     }
 
-    result = lakehouse_maintenance_job.execute_in_process(resources=resources)
+    result = lakehouse_maintenance.execute_in_process(resources=resources)
 
     # Ordinary table: its log reaches back 30 days (Delta's default), so 30 days of files are kept.
     assert not old_orphans & table_files(ordinary), "orphans older than the retention are deleted"

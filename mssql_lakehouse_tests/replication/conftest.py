@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from mssql_lakehouse.replication.delta_log import ReferencedFiles, list_log, read_json_actions
+from mssql_lakehouse.lib.replication.delta_log import ReferencedFiles, list_log, read_json_actions
 from mssql_lakehouse_tests.inventory.conftest import make_lakehouse  # noqa: F401 - the fixture is reused
 
 

@@ -12,14 +12,16 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.assets import dr
-from mssql_lakehouse.assets.inventory import bronze, gold, silver
-from mssql_lakehouse.checks import inventory as inventory_checks
-from mssql_lakehouse.checks import replication as replication_checks
-from mssql_lakehouse.replication import dr_resources
-from mssql_lakehouse.resources.deployment import executor_for, resources_for
-from mssql_lakehouse.schedules.replication import dr_replication_job, dr_replication_schedule
-from mssql_lakehouse.sensors.inventory_files import inventory_job
+from mssql_lakehouse.defs.dr import assets as dr
+from mssql_lakehouse.defs.inventory import bronze
+from mssql_lakehouse.defs.inventory import gold
+from mssql_lakehouse.defs.inventory import silver
+from mssql_lakehouse.defs.inventory import checks as inventory_checks
+from mssql_lakehouse.defs.dr import checks as replication_checks
+from mssql_lakehouse.lib.replication import dr_resources
+from mssql_lakehouse.lib.resources.deployment import executor_for, resources_for
+from mssql_lakehouse.defs.dr.schedules import dr_replication, dr_replication_schedule
+from mssql_lakehouse.defs.inventory.sensors import inventory
 from mssql_lakehouse.settings import DEFAULT_DR_TABLES, Deployment, LocalPaths, Site
 from mssql_lakehouse_tests.inventory.conftest import FIRST_DAY, REGIONS, key
 from mssql_lakehouse_tests.replication.conftest import referenced_files, rows
@@ -32,7 +34,7 @@ def definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([bronze, silver, gold, dr]),
         asset_checks=dg.load_asset_checks_from_modules([inventory_checks, replication_checks]),
-        jobs=[inventory_job, dr_replication_job],
+        jobs=[inventory, dr_replication],
         schedules=[dr_replication_schedule()],
         resources={**resources_for(Deployment.LOCAL), **dr_resources(Deployment.LOCAL)},
         executor=executor_for(Deployment.LOCAL),

@@ -16,11 +16,11 @@ from pathlib import Path
 import dagster as dg
 from deltalake import DeltaTable as DeltaLakeTable
 
-from mssql_lakehouse.assets import dr
-from mssql_lakehouse.checks.replication import dr_replica_consistency
-from mssql_lakehouse.replication import DrReplication
-from mssql_lakehouse.replication.delta_log import LAST_CHECKPOINT, LOG_DIR, list_log
-from mssql_lakehouse.resources.spark import SparkResource
+from mssql_lakehouse.defs.dr import assets as dr
+from mssql_lakehouse.defs.dr.checks import dr_replica_consistency
+from mssql_lakehouse.lib.replication import DrReplication
+from mssql_lakehouse.lib.replication.delta_log import LAST_CHECKPOINT, LOG_DIR, list_log
+from mssql_lakehouse.lib.resources.spark import SparkResource
 from mssql_lakehouse_tests.replication.conftest import referenced_files, table_files
 from mssql_lakehouse_tests.replication.orphans import fail_a_replace_where, orders
 
@@ -33,7 +33,7 @@ STOPPED_PASS = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from mssql_lakehouse.replication.local import replicate_table
+    from mssql_lakehouse.lib.replication.local import replicate_table
 
     def stop_at_the_log(event, args):
         if event == "os.rename" and "_delta_log" in Path(os.fsdecode(args[1])).parts:

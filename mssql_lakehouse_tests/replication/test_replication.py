@@ -10,12 +10,12 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from mssql_lakehouse.assets import dr
-from mssql_lakehouse.io.delta_tables import DeltaLocation
-from mssql_lakehouse.replication import DrReplication, ReplicaDivergedError, replicate_table
-from mssql_lakehouse.replication.compare import compare_replica
-from mssql_lakehouse.replication.delta_log import LOG_DIR, deletion_vector_path, list_log
-from mssql_lakehouse.resources.spark import SparkResource
+from mssql_lakehouse.defs.dr import assets as dr
+from mssql_lakehouse.lib.io.delta_tables import DeltaLocation
+from mssql_lakehouse.lib.replication import DrReplication, ReplicaDivergedError, replicate_table
+from mssql_lakehouse.lib.replication.compare import compare_replica
+from mssql_lakehouse.lib.replication.delta_log import LOG_DIR, deletion_vector_path, list_log
+from mssql_lakehouse.lib.resources.spark import SparkResource
 from mssql_lakehouse_tests.replication.conftest import history, rows, table_files
 
 SCHEMA = "order_id INT, day DATE, sku STRING, qty INT"

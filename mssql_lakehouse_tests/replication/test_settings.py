@@ -2,9 +2,9 @@
 
 import pytest
 
-from mssql_lakehouse.io.delta_tables import DeltaLocation
-from mssql_lakehouse.replication import dr_resources
-from mssql_lakehouse.replication.databricks import clone_divergence, deep_clone_sql
+from mssql_lakehouse.lib.io.delta_tables import DeltaLocation
+from mssql_lakehouse.lib.replication import dr_resources
+from mssql_lakehouse.lib.replication.databricks import clone_divergence, deep_clone_sql
 from mssql_lakehouse.settings import Deployment, dr_tables
 
 

@@ -6,14 +6,14 @@ from importlib import metadata
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.resources.databricks import (
+from mssql_lakehouse.lib.resources.databricks import (
     DatabricksSettings,
     DatabricksSettingsError,
     DatabricksTables,
     copy_code_packages,
     parse_secret_mappings,
 )
-from mssql_lakehouse.resources.deployment import resources_for
+from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.settings import Deployment
 
 BASE = {"DATABRICKS_HOST": "https://example.cloud.databricks.com", "LAKEHOUSE_CATALOG": "lakehouse"}
@@ -135,7 +135,7 @@ def test_only_the_code_packages_are_uploaded(tmp_path):
 
 def test_the_launcher_config_is_accepted_by_the_launcher_resource():
     settings = DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "t"})
-    from mssql_lakehouse.resources.databricks import databricks_step_launcher
+    from mssql_lakehouse.lib.resources.databricks import databricks_step_launcher
 
     launcher = databricks_step_launcher(settings)
     assert isinstance(launcher, dg.ResourceDefinition)

@@ -8,11 +8,15 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.assets.sales import bronze, gold, silver
-from mssql_lakehouse.checks import sales as sales_checks
-from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
-from mssql_lakehouse.sensors.sales import sales_late_data_sensor
+from mssql_lakehouse.defs.sales import bronze
+
+from mssql_lakehouse.defs.sales import gold
+
+from mssql_lakehouse.defs.sales import silver
+from mssql_lakehouse.defs.sales import checks as sales_checks
+from mssql_lakehouse_demo import seed
+from mssql_lakehouse.defs.sales.jobs import sales_gold_refresh, sales_nightly
+from mssql_lakehouse.defs.sales.sensors import sales_late_data
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
 SCALE = 0.01
@@ -33,7 +37,7 @@ class Lakehouse(IsolatedLakehouse):
     def refresh_late_data(self, cursor: str | None = None) -> tuple[list[dg.RunRequest], str | None]:
         """Evaluate the late-data sensor once and run what it requests, as the daemon would."""
         context = dg.build_sensor_context(instance=self.instance, cursor=cursor, definitions=self.defs)
-        requests = [r for r in (sales_late_data_sensor(context) or []) if isinstance(r, dg.RunRequest)]
+        requests = [r for r in (sales_late_data(context) or []) if isinstance(r, dg.RunRequest)]
         for request in requests:
             self.run(
                 request.tags["dagster/asset_partition_range_start"],
@@ -62,6 +66,6 @@ def make_lakehouse(spark, tmp_path_factory, request) -> Iterator:
         Lakehouse,
         asset_modules=[bronze, silver, gold],
         check_modules=[sales_checks],
-        jobs=[sales_nightly_job, sales_gold_refresh_job, *getattr(request.module, "JOBS", ())],
+        jobs=[sales_nightly, sales_gold_refresh, *getattr(request.module, "JOBS", ())],
     ) as make:
         yield make

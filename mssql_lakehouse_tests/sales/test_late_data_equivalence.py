@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.sensors.sales import sales_late_data_sensor
+from mssql_lakehouse_demo import seed
+from mssql_lakehouse.defs.sales.sensors import sales_late_data
 from mssql_lakehouse_tests.sensors.daemon import Daemon
 
 SCALE = 0.02
@@ -23,7 +23,7 @@ GOLD = ["daily_sku_sales", "sku_forecast_alignment", "sku_alerts"]
 
 
 def late_data_daemon(lh) -> Daemon:
-    return Daemon.of(lh.defs, lh.instance, sales_late_data_sensor)
+    return Daemon.of(lh.defs, lh.instance, sales_late_data)
 
 
 def tick_and_run(daemon: Daemon) -> list[dg.RunRequest]:

@@ -17,8 +17,10 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame
 
-from mssql_lakehouse.assets.sales import gold, silver
-from mssql_lakehouse.transforms.sales import DETAIL_TABLE
+from mssql_lakehouse.defs.sales import gold
+
+from mssql_lakehouse.defs.sales import silver
+from mssql_lakehouse.lib.transforms.sales import DETAIL_TABLE
 from mssql_lakehouse_tests.sales.conftest import Lakehouse
 
 DAY_1, DAY_2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)

@@ -5,15 +5,15 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from mssql_lakehouse.ops import run_alerts
-from mssql_lakehouse.schedules.sales import sales_nightly_schedule
-from mssql_lakehouse.sensors.run_alerts import record_failed_runs
-from mssql_lakehouse.sensors.sales import stale_gold_ranges
+from mssql_lakehouse.lib import run_alerts
+from mssql_lakehouse.defs.sales.schedules import sales_nightly_at_erp_cutoff
+from mssql_lakehouse.defs.run_alerts.sensors import record_failed_runs
+from mssql_lakehouse.defs.sales.sensors import stale_gold_ranges
 
 
 def test_nightly_schedule_requests_the_erp_day_that_ended_with_a_run_key(monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_ERP_TIMEZONE", "UTC")
-    schedule = sales_nightly_schedule()
+    schedule = sales_nightly_at_erp_cutoff()
     assert schedule.cron_schedule == "0 2 * * *"
     context = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2026, 11, 6, 2, 0, tzinfo=ZoneInfo("UTC"))
@@ -25,7 +25,7 @@ def test_nightly_schedule_requests_the_erp_day_that_ended_with_a_run_key(monkeyp
 
 def test_cutoff_cron_is_configurable(monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_SALES_CUTOFF_CRON", "30 3 * * *")
-    assert sales_nightly_schedule().cron_schedule == "30 3 * * *"
+    assert sales_nightly_at_erp_cutoff().cron_schedule == "30 3 * * *"
 
 
 def _materialization(run_id: str, storage_id: int, partition: str, touched: list[str]) -> dg.EventLogRecord:

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from mssql_lakehouse.assets import customer_360
-from mssql_lakehouse.assets.inventory import bronze as inventory_bronze
-from mssql_lakehouse.assets.inventory import gold as inventory_gold
-from mssql_lakehouse.assets.inventory import silver as inventory_silver
-from mssql_lakehouse.assets.sales import bronze as sales_bronze
-from mssql_lakehouse.assets.sales import gold as sales_gold
-from mssql_lakehouse.assets.sales import silver as sales_silver
-from mssql_lakehouse.jobs import sales_gold_refresh_job, sales_nightly_job
-from mssql_lakehouse.sensors.inventory_files import inventory_job
+from mssql_lakehouse.defs.customer_360 import assets as customer_360
+from mssql_lakehouse.defs.inventory import bronze as inventory_bronze
+from mssql_lakehouse.defs.inventory import gold as inventory_gold
+from mssql_lakehouse.defs.inventory import silver as inventory_silver
+from mssql_lakehouse.defs.sales import bronze as sales_bronze
+from mssql_lakehouse.defs.sales import gold as sales_gold
+from mssql_lakehouse.defs.sales import silver as sales_silver
+from mssql_lakehouse.defs.sales.jobs import sales_gold_refresh, sales_nightly
+from mssql_lakehouse.defs.inventory.sensors import inventory
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
 
@@ -51,7 +51,7 @@ def make_lakehouse(spark, tmp_path_factory) -> Iterator:
             inventory_bronze, inventory_silver, inventory_gold,
             customer_360,
         ],
-        jobs=[sales_nightly_job, sales_gold_refresh_job, inventory_job],
+        jobs=[sales_nightly, sales_gold_refresh, inventory],
         also_unset=["LAKEHOUSE_INVENTORY_REGIONS"],
     ) as make:
         yield make

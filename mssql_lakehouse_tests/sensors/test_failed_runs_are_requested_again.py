@@ -9,13 +9,13 @@ import datetime as dt
 
 import dagster as dg
 
-from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.demo_erp.inventory_export import export_inventory
-from mssql_lakehouse.ops import run_alerts
-from mssql_lakehouse.sensors.customer_changes import customer_changes_sensor
-from mssql_lakehouse.sensors.inventory_files import inventory_files_sensor
-from mssql_lakehouse.sensors.run_alerts import record_failed_runs
-from mssql_lakehouse.sensors.sales import sales_late_data_sensor
+from mssql_lakehouse_demo import seed
+from mssql_lakehouse_demo.inventory_export import export_inventory
+from mssql_lakehouse.lib import run_alerts
+from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor
+from mssql_lakehouse.defs.inventory.sensors import inventory_file_arrival
+from mssql_lakehouse.defs.run_alerts.sensors import record_failed_runs
+from mssql_lakehouse.defs.sales.sensors import sales_late_data
 from mssql_lakehouse.settings import run_alerts_uri
 from mssql_lakehouse_tests.customer_360.change_streams import debezium_lines, generate
 from mssql_lakehouse_tests.sensors.conftest import unusable
@@ -45,7 +45,7 @@ def test_a_failed_late_data_refresh_is_requested_again_until_it_succeeds(make_la
     alerts = Daemon.of(lh.defs, lh.instance, record_failed_runs)
     alerts.tick()  # the failure sensor starts from the newest event, as when the daemon starts it
     lh.execute("sales_nightly", partition_key=DAY.isoformat())  # its late orders make older gold days stale
-    sensor = Daemon.of(lh.defs, lh.instance, sales_late_data_sensor)
+    sensor = Daemon.of(lh.defs, lh.instance, sales_late_data)
 
     first, failed = one_request(sensor, during=lambda: unusable(lh.home / "tables" / "silver"))
     assert not failed.success
@@ -70,7 +70,7 @@ def test_an_inventory_partition_whose_runs_keep_failing_is_requested_a_bounded_n
     export_inventory(lh.spark, lh.demo_dir, DAY, "amer", lh.home / "landing" / "inventory" / "amer" / DAY.isoformat())
     alerts = Daemon.of(lh.defs, lh.instance, record_failed_runs)
     alerts.tick()
-    sensor = Daemon.of(lh.defs, lh.instance, inventory_files_sensor)
+    sensor = Daemon.of(lh.defs, lh.instance, inventory_file_arrival)
 
     keys = set()
     for attempt in range(1, MAX_ATTEMPTS + 1):

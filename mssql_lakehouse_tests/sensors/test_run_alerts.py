@@ -3,14 +3,14 @@
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.ops import run_alerts
-from mssql_lakehouse.schedules.finance import finance_close_job
-from mssql_lakehouse.sensors.customer_changes import customer_changes_sensor
-from mssql_lakehouse.sensors.inventory_files import inventory_job
-from mssql_lakehouse.sensors.run_alerts import record_failed_runs
+from mssql_lakehouse.lib import run_alerts
+from mssql_lakehouse.defs.finance.schedules import finance_close
+from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor
+from mssql_lakehouse.defs.inventory.sensors import inventory
+from mssql_lakehouse.defs.run_alerts.sensors import record_failed_runs
 from mssql_lakehouse_tests.sensors.daemon import Daemon
 
-JOBS = ["sales_nightly", "sales_gold_refresh", finance_close_job.name, inventory_job.name, customer_changes_sensor.job_name]
+JOBS = ["sales_nightly", "sales_gold_refresh", finance_close.name, inventory.name, customer_changes_sensor.job_name]
 
 
 @pytest.mark.parametrize("job_name", JOBS)

@@ -8,7 +8,7 @@ here the retry is executed in process and noted as the daemon notes it.
 
 import dagster as dg
 
-from mssql_lakehouse.sensors.requested_runs import Outcome, outcome
+from mssql_lakehouse.lib.requested_runs import Outcome, outcome
 
 RUN_KEY = "inventory-2026-11-01|amer-abc"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mssql_lakehouse.demo_erp import seed
+from mssql_lakehouse_demo import seed
 
 DAY1 = dt.date(2024, 3, 1)
 DAY2 = dt.date(2024, 3, 2)

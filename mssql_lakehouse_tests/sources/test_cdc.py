@@ -7,8 +7,8 @@ import datetime as dt
 import duckdb
 import pytest
 
-from mssql_lakehouse.demo_erp import cleanup_cdc, erp_path, format_lsn
-from mssql_lakehouse.sources import (
+from mssql_lakehouse_demo import cleanup_cdc, erp_path, format_lsn
+from mssql_lakehouse.lib.sources import (
     CDC_COMMIT_TIME,
     CDC_ORDER,
     CdcPositionExpiredError,

@@ -7,8 +7,8 @@ import datetime as dt
 import duckdb
 import pytest
 
-from mssql_lakehouse.demo_erp import cleanup_change_tracking, erp_path
-from mssql_lakehouse.sources import (
+from mssql_lakehouse_demo import cleanup_change_tracking, erp_path
+from mssql_lakehouse.lib.sources import (
     CT_OPERATION,
     CT_VERSION,
     ChangeTrackingVersionExpiredError,

@@ -7,15 +7,15 @@ import datetime as dt
 import duckdb
 import pytest
 
-from mssql_lakehouse.sources import (
+from mssql_lakehouse.lib.sources import (
     ExtractionMode,
     InvalidIdentifierError,
     MssqlSource,
     TableSource,
 )
-from mssql_lakehouse.sources.connection import ConnectionSettings
-from mssql_lakehouse.sources.dialects import DemoDialect, MssqlDialect
-from mssql_lakehouse.sources.identifiers import quote_bracket, quote_double, validate_identifier
+from mssql_lakehouse.lib.sources.connection import ConnectionSettings
+from mssql_lakehouse.lib.sources.dialects import DemoDialect, MssqlDialect
+from mssql_lakehouse.lib.sources.identifiers import quote_bracket, quote_double, validate_identifier
 
 HOSTILE_SCHEMA = "x]; DROP TABLE y;--"
 HOSTILE_TABLE = 'we"ird ta]ble'

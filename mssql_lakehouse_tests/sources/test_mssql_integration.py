@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from mssql_lakehouse.sources import (
+from mssql_lakehouse.lib.sources import (
     CDC_ORDER,
     CdcPositionExpiredError,
     ChangeTrackingVersionExpiredError,

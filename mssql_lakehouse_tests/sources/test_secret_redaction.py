@@ -20,10 +20,10 @@ from pyspark.logger import PySparkLogger
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.sources.connection import ConnectionSettings
-from mssql_lakehouse.sources.dialects import DemoDialect
-from mssql_lakehouse.sources.extract import ReadSettings, read_jdbc
-from mssql_lakehouse.transforms.debezium import DebeziumSource, event_stream
+from mssql_lakehouse.lib.sources.connection import ConnectionSettings
+from mssql_lakehouse.lib.sources.dialects import DemoDialect
+from mssql_lakehouse.lib.sources.extract import ReadSettings, read_jdbc
+from mssql_lakehouse.lib.transforms.debezium import DebeziumSource, event_stream
 
 
 class _Records(logging.Handler):

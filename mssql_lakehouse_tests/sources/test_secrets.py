@@ -9,8 +9,8 @@ import socket
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.sources import MssqlSource, SourceConnectionError, TableSource
-from mssql_lakehouse.sources.extract import ReadSettings, read_jdbc
+from mssql_lakehouse.lib.sources import MssqlSource, SourceConnectionError, TableSource
+from mssql_lakehouse.lib.sources.extract import ReadSettings, read_jdbc
 
 # Made up per run, never committed; ';' and '}' are the characters ODBC connection strings must escape.
 SECRET = f"{secrets.token_hex(6)};x}}y-{secrets.token_hex(4)}"

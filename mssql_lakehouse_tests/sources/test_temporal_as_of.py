@@ -6,8 +6,8 @@ import datetime as dt
 
 import duckdb
 
-from mssql_lakehouse.demo_erp import inventory_path
-from mssql_lakehouse.sources import MssqlSource, TableSource
+from mssql_lakehouse_demo import inventory_path
+from mssql_lakehouse.lib.sources import MssqlSource, TableSource
 
 INVENTORY = TableSource("Production", "ProductInventory", key_columns=("ProductID", "LocationID"))
 

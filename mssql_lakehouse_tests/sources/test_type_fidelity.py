@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.sources import MssqlSource, TableSource, UnsupportedTypeError
+from mssql_lakehouse.lib.sources import MssqlSource, TableSource, UnsupportedTypeError
 
 LONG_TEXT = "a😀" * 5000  # 10,000 characters, 25,000 UTF-8 bytes, 4-byte characters throughout
 

@@ -8,8 +8,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.demo_erp import erp_path
-from mssql_lakehouse.sources import ExtractionMode, MssqlSource, SourceConfigError, TableSource, frame_figures
+from mssql_lakehouse_demo import erp_path
+from mssql_lakehouse.lib.sources import ExtractionMode, MssqlSource, SourceConfigError, TableSource, frame_figures
 
 UTC = dt.timezone.utc
 ORDER_LINES = TableSource(

@@ -1,6 +1,6 @@
 """Runs pipeline steps in a fresh interpreter, so the definitions are built from its environment.
 
-Partitions are built when their module is imported (``mssql_lakehouse.partitions``), so a test
+Partitions are built when their module is imported (``mssql_lakehouse.lib.partitions``), so a test
 process that already imported them with another ``LAKEHOUSE_ERP_TIMEZONE`` cannot change their
 zone. The test starts this module with the zone it wants; it seeds the demo ERP of
 ``LAKEHOUSE_HOME``, runs the steps in one persistent Dagster instance and prints one JSON object
@@ -22,13 +22,13 @@ from typing import Any
 
 import dagster as dg
 
-from mssql_lakehouse.assets.customer_360 import customer_changes, customer_dimensions
-from mssql_lakehouse.assets.sales import bronze as sales_bronze
-from mssql_lakehouse.assets.sales import silver as sales_silver
-from mssql_lakehouse.definitions import defs
-from mssql_lakehouse.demo_erp import seed
-from mssql_lakehouse.resources.deployment import resources_for
-from mssql_lakehouse.settings import LocalPaths
+from mssql_lakehouse.defs.customer_360.assets import customer_changes, customer_dimensions
+from mssql_lakehouse.defs.sales import bronze as sales_bronze
+from mssql_lakehouse.defs.sales import silver as sales_silver
+from mssql_lakehouse.definitions import build_defs
+from mssql_lakehouse_demo import seed
+from mssql_lakehouse.lib.resources.deployment import resources_for
+from mssql_lakehouse.settings import LakehouseSettings, LocalPaths
 
 ASSETS = {
     "sales": [sales_bronze.sales_order_header, sales_bronze.sales_order_detail, sales_bronze.sales_order_deletes,
@@ -60,7 +60,7 @@ def _run(step: dict[str, Any], instance: dg.DagsterInstance) -> dict[str, Any]:
              options["scale"])
         return {"success": True, "errors": []}
     if "job" in step:
-        job = defs.resolve_job_def(step["job"])
+        job = build_defs(LakehouseSettings.from_env()).resolve_job_def(step["job"])
         result = job.execute_in_process(instance=instance, partition_key=step["partition"], raise_on_error=False)
     else:
         result = dg.materialize(ASSETS[step["assets"]], instance=instance, resources=resources_for(),

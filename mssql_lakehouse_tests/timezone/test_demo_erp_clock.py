@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from mssql_lakehouse.demo_erp import SeedError, erp_path, inventory_path, seed
-from mssql_lakehouse.demo_erp.debezium_export import export
+from mssql_lakehouse_demo import SeedError, erp_path, inventory_path, seed
+from mssql_lakehouse_demo.debezium_export import export
 
 ZONE = "America/New_York"
 SPRING_FORWARD = dt.date(2026, 3, 8)  # 02:00-03:00 does not exist in New York

@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.demo_erp import erp_path
+from mssql_lakehouse_demo import erp_path
 
 ZONE = "America/New_York"
 DAY = dt.date(2026, 11, 1)  # a 25-hour day in New York, and the first day of a month

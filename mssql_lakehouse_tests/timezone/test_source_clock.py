@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mssql_lakehouse.sources import MssqlSource, SourceConfigError
+from mssql_lakehouse.lib.sources import MssqlSource, SourceConfigError
 
 ZONE = "America/New_York"
 

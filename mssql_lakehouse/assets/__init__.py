@@ -1,1 +1,0 @@
-"""Software-defined assets, by use case; each module's keys are ``[layer, table]``."""

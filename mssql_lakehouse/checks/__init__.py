@@ -1,1 +1,0 @@
-"""Asset checks: data-quality rules shared by the assets that yield them."""

@@ -1,0 +1,235 @@
+"""A sensor that starts Customer 360 runs for the days new change data touches.
+
+It watches the configured feed:
+
+* ``sqlserver``: the capture instance's max LSN. When it has advanced past the cursor's,
+  the days from the cursor's commit time to the new max LSN's commit time are affected
+  (days that were already fully captured at the previous tick are not: nothing of theirs
+  can come after the cursor's LSN).
+  A new ``bronze/customer_snapshot`` (the feed's initial load) is applied by the silver run of
+  the day of its LSN, so that day is requested again, once per snapshot.
+* ``debezium`` with files: landed ``*.json`` files that are new or changed (size or
+  modification time) since the cursor; each file's events say which commit days they touch.
+  Streaming sources (Kafka, Event Hubs, Auto Loader) are not visible to a sensor; schedule
+  the slice instead.
+
+A day is requested once its partition exists (the day is over in the ERP's time zone) and,
+for SQL Server, the capture job has harvested it; until then it waits in the cursor. Each
+request's run key names the day and the change data that triggered it, and the cursor
+advances in the same evaluation, so nothing is requested twice; but a day whose run failed
+is requested again on a later tick, a few times (see ``requested_runs``).
+"""
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from mssql_lakehouse.defs.customer_360.assets import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, SNAPSHOT, CustomerCdcSettings
+from mssql_lakehouse.lib.partitions import daily_partitions
+from mssql_lakehouse.lib.requested_runs import Requested, follow_up, log_notes, skip_reason, with_retries
+from mssql_lakehouse.settings import erp_timezone
+from mssql_lakehouse.lib.sources import MssqlSource
+from mssql_lakehouse.lib.transforms.customer_changes import CAPTURE_INSTANCE
+from mssql_lakehouse.lib.transforms.debezium import event_commit_dates, landed_files
+
+TARGET = dg.AssetSelection.assets(CHANGES, QUARANTINE, HISTORY, CUSTOMERS)
+RUN_KEY_PREFIX = "customer_changes"
+
+
+@dataclass
+class ChangeCursor:
+    """What the sensor has seen: file signatures, the max LSN, days waiting to become requestable."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    lsn: str | None = None
+    through: str | None = None
+    """Last day that was requestable (over and captured) when ``lsn`` was read."""
+    pending: dict[str, str] = field(default_factory=dict)
+    """Day -> the token of the change data that touched it, for days not requestable yet."""
+    snapshot_lsn: str | None = None
+    """LSN of the last ``bronze/customer_snapshot`` whose day was requested."""
+    requested: list[Requested] = field(default_factory=list)
+    """Runs requested and not known to have succeeded yet."""
+
+    @classmethod
+    def parse(cls, text: str | None) -> "ChangeCursor":
+        if not text:
+            return cls()
+        raw = json.loads(text)
+        return cls(
+            raw.get("files", {}), raw.get("lsn"), raw.get("through"), raw.get("pending", {}), raw.get("snapshot_lsn"),
+            [Requested.parse(r) for r in raw.get("requested", [])],
+        )
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"files": self.files, "lsn": self.lsn, "through": self.through, "pending": self.pending,
+             "snapshot_lsn": self.snapshot_lsn, "requested": [r.dump() for r in self.requested]},
+            sort_keys=True,
+        )
+
+
+def _days(first: dt.date, last: dt.date) -> list[str]:
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def last_complete_day(now: dt.datetime) -> str:
+    """The newest daily partition that exists at ``now``: yesterday in the partitions' time zone."""
+    local = now.astimezone(ZoneInfo(daily_partitions.timezone or "UTC"))
+    return (local.date() - dt.timedelta(days=1)).isoformat()
+
+
+@dataclass(frozen=True)
+class Observation:
+    touched: dict[str, str]
+    """Day -> token of the change data that touched it."""
+    requestable_through: str | None
+    """Days up to this one may be requested now."""
+    cursor: ChangeCursor
+
+
+def observe_files(folder: str, cursor: ChangeCursor, time_zone: str) -> Observation:
+    """New or changed landed files, and the commit days of their events."""
+    signatures = {}
+    for path in landed_files(folder):
+        stat = os.stat(path)
+        signatures[os.path.basename(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    changed = sorted(name for name, sig in signatures.items() if cursor.files.get(name) != sig)
+    touched: dict[str, str] = {}
+    for name in changed:
+        token = hashlib.sha1(f"{name}@{signatures[name]}".encode()).hexdigest()[:12]
+        lines = Path(folder, name).read_text(encoding="utf-8").splitlines()
+        for day in event_commit_dates(lines, time_zone):
+            touched[day] = token if day not in touched else hashlib.sha1((touched[day] + token).encode()).hexdigest()[:12]
+    kept = replace(cursor, files=signatures)
+    return Observation(touched, None, kept)
+
+
+def observe_cdc(erp: MssqlSource, cursor: ChangeCursor) -> Observation:
+    """The days between the cursor's LSN and the capture instance's max LSN."""
+    health = erp.cdc_health(CAPTURE_INSTANCE)
+    max_lsn = health["max_lsn"]
+    captured_until: dt.datetime | None = health["captured_until"]
+    # A day can be read once the capture job has harvested all of it.
+    through = (captured_until.date() - dt.timedelta(days=1)).isoformat() if captured_until else cursor.through
+    if max_lsn is None or (cursor.lsn is not None and max_lsn <= cursor.lsn):
+        # Nothing after the cursor's LSN: every day captured by now is complete as far as we are concerned.
+        return Observation({}, through, replace(cursor, through=through))
+    with erp.control() as session:
+        def commit_time(lsn_hex: str) -> dt.datetime | None:
+            return session.scalar(session.dialect.cdc_lsn_time_sql, [bytes.fromhex(lsn_hex[2:])])
+
+        newest = commit_time(max_lsn)
+        if cursor.lsn:
+            oldest = commit_time(cursor.lsn)
+        else:
+            # First evaluation: from the first commit since the first partition began.
+            start = dt.datetime.fromisoformat(daily_partitions.get_first_partition_key())
+            first_lsn = session.scalar(session.dialect.cdc_lsn_at_or_after_sql, [start])
+            oldest = commit_time("0x" + bytes(first_lsn).hex()) if first_lsn else None
+    if newest is None or oldest is None:
+        return Observation({}, through, replace(cursor, lsn=max_lsn, through=through))
+    first = oldest.date()
+    if cursor.through is not None:
+        first = max(first, dt.date.fromisoformat(cursor.through) + dt.timedelta(days=1))
+    touched = {day: max_lsn[2:] for day in _days(first, newest.date())} if first <= newest.date() else {}
+    return Observation(touched, through, replace(cursor, lsn=max_lsn, through=through))
+
+
+def with_new_snapshot(observation: Observation, instance: dg.DagsterInstance, cursor: ChangeCursor) -> Observation:
+    """Add the day of a ``bronze/customer_snapshot`` materialized since the cursor's."""
+    event = instance.get_latest_materialization_event(SNAPSHOT)
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    lsn, day = metadata.get("snapshot_lsn"), metadata.get("apply_with_partition")
+    if lsn is None or day is None or lsn.value == cursor.snapshot_lsn:
+        return observation
+    token = f"snapshot-{lsn.value[-12:]}"
+    touched = dict(observation.touched)
+    touched[day.value] = f"{touched[day.value]}+{token}" if day.value in touched else token
+    return Observation(touched, observation.requestable_through, replace(observation.cursor, snapshot_lsn=lsn.value))
+
+
+def plan_runs(observation: Observation, now: dt.datetime) -> tuple[list[Requested], ChangeCursor, list[str]]:
+    """Run requests for the touched and pending days that are requestable now; the rest stays pending.
+
+    Returns (requests, new cursor, days before the first partition that were ignored).
+    """
+    cursor = observation.cursor
+    limit = last_complete_day(now)
+    if observation.requestable_through is not None and observation.requestable_through < limit:
+        limit = observation.requestable_through
+    first = daily_partitions.get_first_partition_key()
+    wanted = {**cursor.pending}
+    for day, token in observation.touched.items():
+        wanted[day] = token if day not in cursor.pending else f"{cursor.pending[day]}+{token}"[-64:]
+    requests, pending, ignored = [], {}, []
+    for day in sorted(wanted):
+        if first is not None and day < first:
+            ignored.append(day)
+        elif day <= limit:
+            requests.append(
+                Requested(
+                    run_key=f"{RUN_KEY_PREFIX}:{day}:{wanted[day]}",
+                    attempt=1,
+                    partition_key=day,
+                    tags={"customer_360/trigger": wanted[day]},
+                )
+            )
+        else:
+            pending[day] = wanted[day]
+    return requests, replace(cursor, pending=pending), ignored
+
+
+def evaluate(
+    context: dg.SensorEvaluationContext,
+    settings: CustomerCdcSettings,
+    erp: MssqlSource,
+    now: dt.datetime | None = None,
+) -> dg.SensorResult:
+    cursor = ChangeCursor.parse(context.cursor)
+    now = now or dt.datetime.now(ZoneInfo(erp_timezone()))
+    if settings.feed == "debezium":
+        if settings.debezium_source != "files":
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(
+                    f"Debezium source {settings.debezium_source!r} is a stream; schedule the Customer 360 slice "
+                    "instead of sensing it"
+                )
+            )
+        observation = observe_files(settings.landing_path(), cursor, erp_timezone())
+    else:
+        observation = with_new_snapshot(observe_cdc(erp, cursor), context.instance, cursor)
+    new, new_cursor, ignored = plan_runs(observation, now)
+    if ignored:
+        context.log.info(f"Ignoring change data of days before the first partition: {', '.join(ignored)}")
+    if new_cursor.pending:
+        context.log.info(f"Waiting for days to close (or be captured): {', '.join(sorted(new_cursor.pending))}")
+    followed = follow_up(context.instance, cursor.requested)
+    log_notes(context, followed)
+    requests, to_follow = with_retries(followed, new)
+    new_cursor = replace(new_cursor, requested=to_follow)
+    if not requests:
+        return dg.SensorResult(skip_reason=skip_reason("No new change data for a day that can run", followed),
+                               cursor=new_cursor.dump())
+    return dg.SensorResult(run_requests=[r.run_request() for r in requests], cursor=new_cursor.dump())
+
+
+@dg.sensor(
+    name="customer_changes_sensor",
+    target=TARGET,
+    minimum_interval_seconds=60,
+    description="Requests runs of the Customer 360 partitions touched by new change data "
+    "(new landed Debezium files, or the CDC max LSN advancing).",
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def customer_changes_sensor(
+    context: dg.SensorEvaluationContext, customer_cdc: CustomerCdcSettings, erp: MssqlSource
+) -> dg.SensorResult:
+    return evaluate(context, customer_cdc, erp)
+

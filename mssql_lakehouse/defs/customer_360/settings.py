@@ -1,0 +1,96 @@
+"""Customer 360's settings: which feed lands ``dbo.Customer``'s changes, and how Debezium events are read."""
+
+import os
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from mssql_lakehouse.lib.transforms.debezium import DebeziumEncoding, DebeziumSource, DebeziumSourceKind, connection_string_field
+from mssql_lakehouse.settings import LocalPaths
+
+
+class CustomerCdcSettings(dg.ConfigurableResource):
+    """Which feed lands ``dbo.Customer``'s changes, and how the Debezium feed is read.
+
+    Built from ``LAKEHOUSE_CDC_FEED`` and ``LAKEHOUSE_DEBEZIUM_*`` by :meth:`from_env`.
+    """
+
+    feed: Literal["sqlserver", "debezium"] = Field(default="sqlserver", description="LAKEHOUSE_CDC_FEED")
+    debezium_source: Literal["files", "autoloader", "kafka", "eventhubs"] = Field(
+        default="files", description="Where Debezium events are read from (LAKEHOUSE_DEBEZIUM_SOURCE)."
+    )
+    debezium_path: str | None = Field(
+        default=None,
+        description="Landing folder or container of the event files; default "
+        "$LAKEHOUSE_HOME/landing/debezium/customers (LAKEHOUSE_DEBEZIUM_PATH).",
+    )
+    debezium_storage: str | None = Field(
+        default=None,
+        description="Folder for the raw event table and the stream checkpoint of the streaming "
+        "sources (LAKEHOUSE_DEBEZIUM_STORAGE).",
+    )
+    kafka_bootstrap_servers: str | None = Field(default=None, description="LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS")
+    kafka_topic: str | None = Field(default=None, description="Topic / event hub (LAKEHOUSE_KAFKA_TOPIC).")
+    eventhubs_connection_string: str | None = Field(
+        default=None, description="Event Hubs connection string; give it as dg.EnvVar."
+    )
+    time_precision_mode: Literal["adaptive", "adaptive_time_microseconds", "connect"] = Field(
+        default="adaptive", description="The connector's time.precision.mode."
+    )
+    decimal_handling_mode: Literal["precise", "string", "double"] = Field(
+        default="precise", description="The connector's decimal.handling.mode."
+    )
+    max_lag_hours: float = Field(
+        default=48.0, description="CDC lag above this many hours fails the cdc_lag check (LAKEHOUSE_CDC_MAX_LAG_HOURS)."
+    )
+
+    @classmethod
+    def from_env(cls) -> "CustomerCdcSettings":
+        env = os.environ
+        config: dict = {}
+        for field, variable in (
+            ("feed", "LAKEHOUSE_CDC_FEED"),
+            ("debezium_source", "LAKEHOUSE_DEBEZIUM_SOURCE"),
+            ("debezium_path", "LAKEHOUSE_DEBEZIUM_PATH"),
+            ("debezium_storage", "LAKEHOUSE_DEBEZIUM_STORAGE"),
+            ("kafka_bootstrap_servers", "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS"),
+            ("kafka_topic", "LAKEHOUSE_KAFKA_TOPIC"),
+            ("time_precision_mode", "LAKEHOUSE_DEBEZIUM_TIME_PRECISION_MODE"),
+            ("decimal_handling_mode", "LAKEHOUSE_DEBEZIUM_DECIMAL_HANDLING_MODE"),
+        ):
+            if env.get(variable):
+                config[field] = env[variable].strip().lower() if field in ("feed", "debezium_source") else env[variable]
+        if env.get("LAKEHOUSE_CDC_MAX_LAG_HOURS"):
+            config["max_lag_hours"] = float(env["LAKEHOUSE_CDC_MAX_LAG_HOURS"])
+        if env.get("LAKEHOUSE_EVENTHUBS_CONNECTION_STRING"):
+            config["eventhubs_connection_string"] = dg.EnvVar("LAKEHOUSE_EVENTHUBS_CONNECTION_STRING")
+        return cls(**config)
+
+    def landing_path(self) -> str:
+        return self.debezium_path or str(LocalPaths.from_env().landing_root / "debezium" / "customers")
+
+    def source(self) -> DebeziumSource:
+        storage = (self.debezium_storage or "").rstrip("/")
+        streaming = self.debezium_source != "files"
+        return DebeziumSource(
+            kind=DebeziumSourceKind(self.debezium_source),
+            path=self.landing_path(),
+            raw_table=f"{storage}/raw_events" if streaming and storage else "",
+            checkpoint=f"{storage}/_checkpoints/raw_events" if streaming and storage else "",
+            bootstrap_servers=self.kafka_bootstrap_servers
+            or (f"{_namespace(self.eventhubs_connection_string)}:9093" if self.eventhubs_connection_string else ""),
+            topic=self.kafka_topic or "",
+            secret=self.eventhubs_connection_string,
+        )
+
+    def encoding(self) -> DebeziumEncoding:
+        return DebeziumEncoding(self.time_precision_mode, self.decimal_handling_mode)
+
+
+def _namespace(connection_string: str) -> str:
+    """``Endpoint=sb://<ns>.servicebus.windows.net/;...`` -> the namespace host."""
+    endpoint = connection_string_field(connection_string, "Endpoint")
+    if endpoint is None:
+        raise ValueError("the Event Hubs connection string has no Endpoint=")
+    return endpoint.removeprefix("sb://").rstrip("/")

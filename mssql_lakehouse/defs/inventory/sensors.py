@@ -1,0 +1,81 @@
+"""File arrival: a run for each (day, region) partition whose landing folder has a new set of files.
+
+Each tick lists every region's day folders (days the partitions know) and fingerprints each
+folder's file set by names, sizes and modification times. A folder whose fingerprint differs
+from the one in the cursor gets a run request for its partition; the run key is the partition
+and the fingerprint, so the same file set is never run twice, even if the cursor is lost. A
+run that failed is requested again on a later tick, a few times (see ``requested_runs``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from mssql_lakehouse.defs.inventory.landing import day_folders, fingerprint, landed_files
+from mssql_lakehouse.defs.inventory.settings import inventory_regions, landing_dir, landing_root
+from mssql_lakehouse.lib.partitions import daily_partitions
+from mssql_lakehouse.lib.requested_runs import Requested, follow_up, log_notes, skip_reason, with_retries
+
+inventory = dg.define_asset_job(
+    "inventory",
+    selection=dg.AssetSelection.groups("inventory"),
+    description="Regional inventory for a day and region: landed files -> bronze -> silver -> gold positions.",
+)
+
+
+def changed_folders(known_days: set[str], seen: dict[str, str]) -> dict[str, str]:
+    """Partition key -> fingerprint, for every non-empty day folder whose file set is not the one seen."""
+    changed = {}
+    for region in inventory_regions():
+        for day in day_folders(landing_root(region)):
+            if day not in known_days:
+                continue
+            files = landed_files(landing_dir(region, day))
+            key = dg.MultiPartitionKey({"date": day, "region": region})
+            if files and seen.get(key) != fingerprint(files):
+                changed[key] = fingerprint(files)
+    return changed
+
+
+def _parse(cursor: str | None) -> tuple[dict[str, str], list[Requested]]:
+    """(partition -> fingerprint seen, runs requested and followed)."""
+    raw = json.loads(cursor) if cursor else {}
+    if "seen" not in raw:  # the cursor of earlier versions: the fingerprints alone
+        return raw, []
+    return raw["seen"], [Requested.parse(r) for r in raw["requested"]]
+
+
+@dg.sensor(
+    name="inventory_file_arrival",
+    job=inventory,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests an inventory run for each (day, region) whose landing folder gained or changed files, "
+    "and again (a few times) for one whose run failed.",
+)
+def inventory_file_arrival(context: dg.SensorEvaluationContext):
+    seen, requested = _parse(context.cursor)
+    known = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
+    changed = changed_folders(known, seen)
+    new = [
+        Requested(
+            run_key=f"inventory-{key}-{files_hash}",
+            attempt=1,
+            partition_key=str(key),
+            tags={"lakehouse/trigger": "file_arrival", "lakehouse/landed_files": files_hash},
+        )
+        for key, files_hash in sorted(changed.items())
+    ]
+    followed = follow_up(context.instance, requested)
+    log_notes(context, followed)
+    to_request, to_follow = with_retries(followed, new)
+    context.update_cursor(
+        json.dumps({"seen": {**seen, **changed}, "requested": [r.dump() for r in to_follow]}, sort_keys=True)
+    )
+    if not to_request:
+        yield skip_reason("No landing folder has new or changed files", followed)
+        return
+    for request in to_request:
+        yield request.run_request()

@@ -1,0 +1,19 @@
+"""Use case 1's definitions: nightly sales snapshot, forecast alignment and SKU alerts."""
+
+import dagster as dg
+
+from mssql_lakehouse.defs.sales import bronze, checks, gold, silver
+from mssql_lakehouse.defs.sales.jobs import sales_gold_refresh, sales_nightly
+from mssql_lakehouse.defs.sales.schedules import sales_nightly_at_erp_cutoff
+from mssql_lakehouse.defs.sales.sensors import sales_late_data
+from mssql_lakehouse.settings import LakehouseSettings
+
+
+def build_defs(settings: LakehouseSettings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([bronze, silver, gold]),
+        asset_checks=dg.load_asset_checks_from_modules([checks]),
+        jobs=[sales_nightly, sales_gold_refresh],
+        schedules=[sales_nightly_at_erp_cutoff()],
+        sensors=[sales_late_data],
+    )

@@ -1,0 +1,155 @@
+"""Where a Delta table lives and how to read, write and inspect it.
+
+Locally a table is a folder ``<tables root>/<layer>/<table>``; on Databricks it
+is the Unity Catalog name ``<catalog>.<layer>.<table>``. Everything above this
+module works the same for both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from dagster._core.storage.db_io_manager import TablePartitionDimension
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+from pyspark.sql.types import StructType
+
+from mssql_lakehouse.lib.io.table_layout import PARTITION_DATE, TableLayout
+
+COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+@dataclass(frozen=True)
+class DeltaLocation:
+    layer: str
+    table: str
+    path: str | None = None
+    catalog: str | None = None
+
+    @classmethod
+    def for_table(
+        cls, layer: str, table: str, *, tables_root: str | None, catalog: str | None
+    ) -> DeltaLocation:
+        if catalog:
+            return cls(layer, table, catalog=catalog)
+        if not tables_root:
+            raise ValueError("A Delta location needs either a tables root or a catalog")
+        return cls(layer, table, path=f"{tables_root.rstrip('/')}/{layer}/{table}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.layer}.{self.table}"
+
+    @property
+    def qualified_name(self) -> str:
+        if self.catalog:
+            return ".".join(f"`{p}`" for p in (self.catalog, self.layer, self.table))
+        return f"delta.`{self.path}`"
+
+    @property
+    def uri(self) -> str:
+        return self.path if self.path else f"{self.catalog}.{self.layer}.{self.table}"
+
+    def exists(self, spark: SparkSession) -> bool:
+        if self.catalog:
+            return spark.catalog.tableExists(f"{self.catalog}.{self.layer}.{self.table}")
+        return DeltaTable.isDeltaTable(spark, self.path)
+
+    def delta_table(self, spark: SparkSession) -> DeltaTable:
+        if self.catalog:
+            return DeltaTable.forName(spark, f"{self.catalog}.{self.layer}.{self.table}")
+        return DeltaTable.forPath(spark, self.path)
+
+    def read(self, spark: SparkSession, *, version: int | None = None) -> DataFrame:
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        df = reader.table(f"{self.catalog}.{self.layer}.{self.table}") if self.catalog else reader.load(self.path)
+        # The layout's generated day is the table's, not its data's: no reader copies it elsewhere.
+        return df.drop(PARTITION_DATE)
+
+    def save(self, writer: DataFrameWriter) -> None:
+        if self.catalog:
+            writer.saveAsTable(f"{self.catalog}.{self.layer}.{self.table}")
+        else:
+            writer.save(self.path)
+
+    def create_empty(
+        self, spark: SparkSession, schema: StructType, layout: TableLayout, properties: Mapping[str, str]
+    ) -> None:
+        """Create the table with ``schema``, ``layout`` and no rows, unless it exists.
+
+        Two runs may create it at once: one commits the table's first version and the other's
+        commit fails with a Delta conflict, after which the table exists for it too.
+        """
+        builder = DeltaTable.createIfNotExists(spark)
+        builder = builder.tableName(self.uri) if self.catalog else builder.location(self.path)
+        builder = builder.addColumns(schema)
+        for name, expression in layout.generated_columns():
+            builder = builder.addColumn(name, "DATE", generatedAlwaysAs=expression)
+        if layout.partition_by:
+            builder = builder.partitionedBy(*layout.partition_by)
+        for name, value in properties.items():
+            builder = builder.property(name, value)
+        builder.execute()
+
+    def layout(self, spark: SparkSession, dimensions: Sequence[TablePartitionDimension]) -> TableLayout:
+        detail = self.delta_table(spark).detail().select("partitionColumns").collect()[0]
+        return TableLayout.of_table(detail["partitionColumns"], dimensions)
+
+    def version(self, spark: SparkSession) -> int | None:
+        """The table's latest version, or None if there is no table."""
+        if not self.exists(spark):
+            return None
+        return int(self.delta_table(spark).history(1).select("version").collect()[0]["version"])
+
+    def commits_after(self, spark: SparkSession, version: int | None) -> list[dict[str, Any]]:
+        """The commits made after ``version`` (all of them if None), oldest first."""
+        latest = self.version(spark)
+        if latest is None or (version is not None and latest <= version):
+            return []
+        # Delta reads one commit file per version of the history asked for: ask for those only.
+        history = self.delta_table(spark).history(latest - (-1 if version is None else version))
+        return [r.asDict(recursive=True) for r in history.orderBy("version").collect()]
+
+    def commit_tagged(self, spark: SparkSession, key: str, value: str, after: int | None) -> dict[str, Any] | None:
+        """The commit after version ``after`` whose ``userMetadata`` has ``key`` = ``value``, if any.
+
+        Other runs may have committed since, so "the latest commit" need not be the caller's.
+        """
+        for commit in reversed(self.commits_after(spark, after)):
+            try:
+                tags = json.loads(commit.get("userMetadata") or "{}")
+            except ValueError:
+                continue
+            if isinstance(tags, dict) and tags.get(key) == value:
+                return commit
+        return None
+
+    def ensure_schema(self, spark: SparkSession) -> None:
+        if self.catalog:
+            spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{self.catalog}`.`{self.layer}`")
+
+
+
+@contextmanager
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set a Spark session setting for the block, then restore what it was."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
+
+
+def commit_metadata(spark: SparkSession, metadata: Mapping[str, Any]) -> AbstractContextManager[None]:
+    """Tag the Delta commits made inside the block with ``userMetadata`` (JSON)."""
+    return session_conf(spark, COMMIT_METADATA_CONF, json.dumps(dict(metadata), sort_keys=True, default=str))

@@ -1,0 +1,120 @@
+"""The Spark session: local Spark with Delta on a laptop, the cluster's own on Databricks.
+
+There is one Spark session per process. Locally the JVM is started with the
+Delta extensions and the JDBC drivers from the project's jar cache; on a
+Databricks cluster (the remote side of the step launcher) the session the
+runtime already has is used as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+import dagster as dg
+from pydantic import Field
+from pyspark.errors import PySparkRuntimeError
+from pyspark.sql import SparkSession
+
+from mssql_lakehouse.lib.resources import jars
+from mssql_lakehouse.settings import LocalPaths, jar_cache_dir, running_on_databricks
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def _local_conf(master: str, driver_memory: str, shuffle_partitions: int) -> dict[str, str]:
+    paths = LocalPaths.from_env()
+    return {
+        **DELTA_CONF,
+        "spark.master": master,
+        "spark.app.name": "mssql_lakehouse",
+        "spark.driver.memory": driver_memory,
+        # Local runs bind to loopback only; there is no cluster to talk to.
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.default.parallelism": str(shuffle_partitions),
+        # SQL Server datetime2 has no time zone: read and write wall-clock values untouched.
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": str(paths.home / "spark-warehouse"),
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+    }
+
+
+def _start(conf: dict[str, str]) -> SparkSession:
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session
+
+
+def local_spark_session(
+    master: str = "local[*]",
+    driver_memory: str = "4g",
+    shuffle_partitions: int = 4,
+    extra_conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """The process's local Spark session with Delta, started on first use."""
+    with _lock:
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+        conf = {**_local_conf(master, driver_memory, shuffle_partitions), **(extra_conf or {})}
+        # Python workers (UDFs) run the driver's interpreter, with its packages, not whatever python3
+        # is first on PATH; PySpark reads only this variable for it.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        cache = jar_cache_dir()
+        coordinates = jars.local_coordinates()
+        cached = jars.cached_jars(cache, coordinates)
+        if cached:
+            return _start({**conf, "spark.jars": ",".join(cached)})
+        log.info("Resolving Spark jars %s into %s (first start only)", coordinates, cache)
+        try:
+            session = _start(
+                {
+                    **conf,
+                    "spark.jars.packages": ",".join(coordinates),
+                    "spark.jars.ivy": str(cache / "ivy"),
+                }
+            )
+        except PySparkRuntimeError:
+            log.warning("Spark's resolver could not fetch the jars; trying the Maven client")
+            fetched = jars.fetch_with_maven(cache, coordinates)
+            return _start({**conf, "spark.jars": ",".join(fetched)})
+        jars.record_resolved_jars(cache, coordinates, session.sparkContext.getConf().get("spark.jars", ""))
+        return session
+
+
+class SparkResource(dg.ConfigurableResource):
+    """Gives assets the process's Spark session.
+
+    Locally it starts Spark with Delta; on a Databricks cluster it returns the
+    runtime's session and ignores the local settings.
+    """
+
+    master: str = Field(default="local[*]", description="Spark master for local runs.")
+    driver_memory: str = Field(default="4g", description="Driver memory for local runs.")
+    shuffle_partitions: int = Field(
+        default=4, description="spark.sql.shuffle.partitions for local runs (small data, few cores)."
+    )
+    extra_conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings.")
+
+    def get_session(self) -> SparkSession:
+        if running_on_databricks():
+            return SparkSession.builder.getOrCreate()
+        return local_spark_session(
+            self.master, self.driver_memory, self.shuffle_partitions, self.extra_conf
+        )

@@ -1,1 +1,0 @@
-"""Operational records the pipeline keeps about itself."""

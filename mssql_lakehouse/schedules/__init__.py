@@ -1,1 +1,0 @@
-"""Schedules: runs triggered by the clock."""

@@ -1,1 +1,0 @@
-"""Sensors: runs started by new data in the sources."""

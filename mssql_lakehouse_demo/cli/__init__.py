@@ -1,0 +1,1 @@
+"""The demo's commands: `mssql-lakehouse demo ...` and `mssql-lakehouse quickstart`."""
