@@ -40,7 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mssql_lakehouse_demo import db
-from mssql_lakehouse_demo.generator import recorded_time_zone
+from mssql_lakehouse_demo.generator.seeding import recorded_time_zone
 from mssql_lakehouse_demo.schema import erp_path
 
 CONNECTOR_VERSION = "2.7.3.Final"
