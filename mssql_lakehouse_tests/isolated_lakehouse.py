@@ -1,5 +1,6 @@
 """Isolated lakehouses for end-to-end tests: each with its own LAKEHOUSE_HOME (demo ERP, landing zone,
-tables), the local deployment's resources and a persistent Dagster instance of its own."""
+tables), the code location ``build_defs`` builds from the settings of that environment (the local
+deployment) and a persistent Dagster instance of its own."""
 
 from __future__ import annotations
 
@@ -7,18 +8,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TypeVar
 
 import dagster as dg
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from mssql_lakehouse.lib.resources.deployment import executor_for, resources_for
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.definitions import build_defs
+from mssql_lakehouse.settings import LakehouseSettings
 
 # Settings a developer's shell may hold that would point a test lakehouse somewhere else.
-LOCAL_OVERRIDES = ("LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "LAKEHOUSE_ACTIVE_SITE", "MSSQL_SERVER")
+LOCAL_OVERRIDES = (
+    "LAKEHOUSE_DEPLOYMENT", "LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "LAKEHOUSE_ACTIVE_SITE", "MSSQL_SERVER"
+)
 
 
 @dataclass
@@ -61,12 +63,12 @@ def isolated_lakehouses(
     spark: SparkSession,
     kind: type[L],
     *,
-    asset_modules: Sequence[ModuleType],
-    check_modules: Sequence[ModuleType] = (),
+    slices: Sequence[str],
     jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = (),
     also_unset: Sequence[str] = (),
 ) -> Iterator[Callable[[str], L]]:
-    """Yields ``make(name)``, which returns a new ``kind`` lakehouse.
+    """Yields ``make(name)``, which returns a new ``kind`` lakehouse of the code location's ``slices``
+    (``defs/<slice>/``), plus ``jobs`` (parts of a slice a test runs alone).
 
     The environment ``make`` sets lasts until the block ends; then the instances are closed.
     """
@@ -78,12 +80,8 @@ def isolated_lakehouses(
             mp.setenv("LAKEHOUSE_HOME", str(home))
             for variable in (*LOCAL_OVERRIDES, *also_unset):
                 mp.delenv(variable, raising=False)
-            defs = dg.Definitions(
-                assets=dg.load_assets_from_modules(list(asset_modules)),
-                asset_checks=dg.load_asset_checks_from_modules(list(check_modules)),
-                jobs=list(jobs),
-                resources=resources_for(Deployment.LOCAL),
-                executor=executor_for(Deployment.LOCAL),
+            defs = dg.Definitions.merge(
+                build_defs(LakehouseSettings.from_env(), slices=slices), dg.Definitions(jobs=list(jobs))
             )
             (home / "dagster_home").mkdir()
             instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass
 
+import dagster as dg
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
+from pydantic import Field
 
 SCHEMA = pa.schema(
     [
@@ -63,3 +65,12 @@ def read(uri: str) -> list[dict]:
         return DeltaTable(uri).to_pyarrow_table().to_pylist()
     except Exception:  # noqa: BLE001
         return []
+
+
+class RunAlertsTable(dg.ConfigurableResource):
+    """The run alerts table the sensors record into (``LAKEHOUSE_RUN_ALERTS_URI``)."""
+
+    uri: str = Field(description="The Delta table of failed runs and failed checks.")
+
+    def record(self, alerts: list[RunAlert]) -> int:
+        return record(self.uri, alerts)

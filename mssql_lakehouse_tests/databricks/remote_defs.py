@@ -11,11 +11,9 @@ import time
 
 import dagster as dg
 
-from mssql_lakehouse.defs.sales import bronze
-
-from mssql_lakehouse.defs.sales import silver
+from mssql_lakehouse.defs.sales import bronze, silver
 from mssql_lakehouse.lib.resources.deployment import executor_for, resources_for
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.settings import LakehouseSettings
 
 PROBES = "standin_probes"
 
@@ -51,9 +49,10 @@ probes_job = dg.define_asset_job("standin_probes", selection=dg.AssetSelection.g
 
 
 def lakehouse_defs() -> dg.Definitions:
+    settings = LakehouseSettings.from_env({**os.environ, "LAKEHOUSE_DEPLOYMENT": "databricks"})
     return dg.Definitions(
         assets=[*dg.load_assets_from_modules([bronze, silver]), secret_probe, slow_step, failing_step],
         jobs=[sales_job, probes_job],
-        resources=resources_for(Deployment.DATABRICKS),
-        executor=executor_for(Deployment.DATABRICKS),
+        resources=resources_for(settings),
+        executor=executor_for(settings),
     )

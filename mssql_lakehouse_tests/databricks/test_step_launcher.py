@@ -13,6 +13,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -22,9 +23,9 @@ import pytest
 from dagster._serdes import serialize_value
 
 from mssql_lakehouse.defs.sales import bronze
-from mssql_lakehouse_demo import seed
 from mssql_lakehouse.lib.resources.deployment import resources_for
-from mssql_lakehouse.settings import Deployment, project_root
+from mssql_lakehouse.settings import LakehouseSettings, project_root
+from mssql_lakehouse_demo import seed
 from mssql_lakehouse_tests.databricks.conftest import SQL_SERVER_PASSWORD
 from mssql_lakehouse_tests.databricks.workspace_standin import KNOWN_CLUSTER
 
@@ -69,7 +70,8 @@ def _expected_order_ids(demo_dir: Path, day: dt.date) -> list[int]:
 def test_a_partition_of_silver_sales_orders_runs_on_the_cluster_and_writes_its_delta_table(databricks, spark):
     seed(databricks.demo_dir, DAY, 1, 0.01)
     # The deletes of the day are already in the lakehouse (landed by an earlier local run).
-    dg.materialize([bronze.sales_order_deletes], partition_key=DAY.isoformat(), resources=resources_for(Deployment.LOCAL))
+    local = LakehouseSettings.from_env({**os.environ, "LAKEHOUSE_DEPLOYMENT": "local"})
+    dg.materialize([bronze.sales_order_deletes], partition_key=DAY.isoformat(), resources=resources_for(local))
 
     run, events = databricks.run("standin_sales", [HEADER, ORDERS], partition=DAY.isoformat())
 

@@ -44,7 +44,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from mssql_lakehouse.lib.resources import jars
 from mssql_lakehouse.lib.resources.spark import DELTA_CONF
-from mssql_lakehouse.settings import jar_cache_dir, project_root
+from mssql_lakehouse.settings import LakehouseSettings, project_root
 
 DRIVER_SCRIPT = Path(__file__).with_name("cluster_driver.py")
 RUNTIME_VERSION = "17.3 (stand-in)"
@@ -460,9 +460,10 @@ def _library_problem(libraries: list[dict]) -> str | None:
 
 def _cluster_spark_conf(driver_dir: Path) -> dict[str, str]:
     """spark-defaults.conf of the stand-in cluster: local Spark with Delta, from the project's jar cache."""
-    cached = jars.cached_jars(jar_cache_dir(), jars.local_coordinates())
+    cache = LakehouseSettings.from_env().paths.jar_cache_dir
+    cached = jars.cached_jars(cache, jars.local_coordinates())
     if not cached:
-        raise RuntimeError(f"The stand-in cluster needs the Spark jars cached in {jar_cache_dir()}; start local Spark once")
+        raise RuntimeError(f"The stand-in cluster needs the Spark jars cached in {cache}; start local Spark once")
     return {
         **DELTA_CONF,
         "spark.jars": ",".join(cached),

@@ -28,16 +28,8 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.defs.inventory import bronze as inventory_bronze
-from mssql_lakehouse.defs.inventory import gold as inventory_gold
-from mssql_lakehouse.defs.inventory import silver as inventory_silver
-from mssql_lakehouse.defs.sales import bronze as sales_bronze
-from mssql_lakehouse.defs.sales import gold as sales_gold
-from mssql_lakehouse.defs.sales import silver as sales_silver
 from mssql_lakehouse_demo import seed
 from mssql_lakehouse_demo.inventory_export import export_inventory
-from mssql_lakehouse.defs.sales.jobs import sales_nightly
-from mssql_lakehouse.defs.inventory.sensors import inventory
 from mssql_lakehouse_tests.faults.processes import start_materialize
 from mssql_lakehouse_tests.faults.tables import Rows, contents
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
@@ -83,8 +75,7 @@ def make_lakehouse(spark, tmp_path_factory) -> Iterator:
         tmp_path_factory,
         spark,
         IsolatedLakehouse,
-        asset_modules=[inventory_bronze, inventory_silver, inventory_gold, sales_bronze, sales_silver, sales_gold],
-        jobs=[inventory, sales_nightly],
+        slices=("inventory", "sales"),
     ) as make:
         yield make
 

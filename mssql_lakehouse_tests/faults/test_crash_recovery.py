@@ -27,18 +27,13 @@ import pytest
 from deltalake import DeltaTable
 
 from mssql_lakehouse.defs.customer_360 import assets as customer_360
-from mssql_lakehouse.defs.finance import bronze as finance_bronze
-from mssql_lakehouse.defs.finance import gold as finance_gold
-from mssql_lakehouse.defs.finance import silver as finance_silver
-from mssql_lakehouse.defs.sales import bronze as sales_bronze
-from mssql_lakehouse.defs.sales import gold as sales_gold
-from mssql_lakehouse.defs.sales import silver as sales_silver
 from mssql_lakehouse.defs.customer_360 import checks as customer_360_checks
-from mssql_lakehouse.defs.finance import checks as finance_checks
 from mssql_lakehouse.defs.customer_360.checks import CHANGES, CUSTOMERS, HISTORY
+from mssql_lakehouse.defs.finance import checks as finance_checks
+from mssql_lakehouse.defs.finance import gold as finance_gold
+from mssql_lakehouse.defs.sales import bronze as sales_bronze
+from mssql_lakehouse.defs.sales import silver as sales_silver
 from mssql_lakehouse_demo import seed
-from mssql_lakehouse.defs.sales.jobs import sales_nightly
-from mssql_lakehouse.defs.finance.schedules import finance_close
 from mssql_lakehouse_tests.faults.processes import (
     Materialization,
     committed_files,
@@ -59,8 +54,6 @@ CLOSE_REGISTER = frozenset({"close_number", "restatement"})
 CUSTOMER_DAY = dg.AssetSelection.assets(CHANGES, customer_360.QUARANTINE, HISTORY, CUSTOMERS)
 SALES_BRONZE = dg.AssetSelection.groups("sales") & dg.AssetSelection.key_prefixes(["bronze"])
 JOBS = [
-    sales_nightly,
-    finance_close,
     dg.define_asset_job("days", selection=dg.AssetSelection.groups("sales") | CUSTOMER_DAY),
     dg.define_asset_job("bronze_day", selection=SALES_BRONZE | dg.AssetSelection.assets(CHANGES, customer_360.QUARANTINE)),
     dg.define_asset_job("customer_dimensions", selection=dg.AssetSelection.assets(HISTORY, CUSTOMERS)),
@@ -162,8 +155,7 @@ def lakehouses(spark, tmp_path_factory) -> Iterator[tuple[CrashLakehouse, CrashL
         tmp_path_factory,
         spark,
         CrashLakehouse,
-        asset_modules=[sales_bronze, sales_silver, sales_gold, customer_360, finance_bronze, finance_silver, finance_gold],
-        check_modules=[customer_360_checks, finance_checks],
+        slices=("sales", "customer_360", "finance"),
         jobs=JOBS,
         also_unset=("LAKEHOUSE_ARCHIVE_ROOT", "LAKEHOUSE_FINANCE_GRANTS", "LAKEHOUSE_CATALOG", "LAKEHOUSE_CDC_FEED"),
     ) as make:

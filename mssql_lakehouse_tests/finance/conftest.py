@@ -9,14 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.defs.finance import bronze
-
-from mssql_lakehouse.defs.finance import gold
-
-from mssql_lakehouse.defs.finance import silver
-from mssql_lakehouse_demo import seed
 from mssql_lakehouse.lib.io.delta_tables import DeltaLocation
-from mssql_lakehouse.defs.finance.schedules import finance_close
+from mssql_lakehouse_demo import seed
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
 SCALE = 0.01
@@ -43,8 +37,7 @@ def make_finance_lakehouse(spark, tmp_path_factory) -> Iterator:
         tmp_path_factory,
         spark,
         FinanceLakehouse,
-        asset_modules=[bronze, silver, gold],
-        jobs=[finance_close],
+        slices=("finance",),
         also_unset=("LAKEHOUSE_ARCHIVE_ROOT", "LAKEHOUSE_FINANCE_GRANTS", "LAKEHOUSE_FINANCE_REVOKE_FROM",
                     "LAKEHOUSE_CATALOG", "LAKEHOUSE_AUDIT_RETENTION_DAYS"),
     ) as make:

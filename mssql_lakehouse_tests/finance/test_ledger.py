@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from mssql_lakehouse.defs.finance.grants import FinanceGrants
 from mssql_lakehouse.defs.finance.schedules import finance_close_after_month_end, nth_business_day
 from mssql_lakehouse.lib.transforms import ledger
+from mssql_lakehouse.settings import LakehouseSettings
 
 SEP = dt.date(2026, 9, 1)
 OCT = dt.date(2026, 10, 1)
@@ -114,7 +115,7 @@ def test_grants_refuse_what_is_not_a_privilege_or_an_identifier():
 
 def test_the_close_schedule_runs_on_the_third_business_day_for_the_month_that_ended():
     assert nth_business_day(2026, 10, 3) == dt.date(2026, 10, 5)  # Oct 1 is a Thursday
-    schedule = finance_close_after_month_end()
+    schedule = finance_close_after_month_end(LakehouseSettings.from_env())
     with dg.instance_for_test() as instance:
         on_day = schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2026, 10, 5, 6)))
         assert isinstance(on_day, dg.RunRequest)

@@ -10,15 +10,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.defs.inventory import bronze
-
-from mssql_lakehouse.defs.inventory import gold
-
-from mssql_lakehouse.defs.inventory import silver
-from mssql_lakehouse.defs.inventory import checks as inventory_checks
 from mssql_lakehouse_demo import inventory_path, seed
 from mssql_lakehouse_demo.inventory_export import export_inventory
-from mssql_lakehouse.defs.inventory.sensors import inventory
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
 SCALE = 0.01
@@ -48,10 +41,7 @@ class Lakehouse(IsolatedLakehouse):
 
     def run(self, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first}
-        # The landing zone is found through LAKEHOUSE_HOME when the run reads it.
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("LAKEHOUSE_HOME", str(self.home))
-            return self.execute("inventory", tags=tags)
+        return self.execute("inventory", tags=tags)
 
     def contents(self, layer: str, name: str) -> list[tuple]:
         return sorted((tuple(r) for r in self.table(layer, name).collect()), key=repr)
@@ -83,8 +73,6 @@ def make_lakehouse(spark, tmp_path_factory) -> Iterator:
         tmp_path_factory,
         spark,
         Lakehouse,
-        asset_modules=[bronze, silver, gold],
-        check_modules=[inventory_checks],
-        jobs=[inventory],
+        slices=("inventory",),
     ) as make:
         yield make

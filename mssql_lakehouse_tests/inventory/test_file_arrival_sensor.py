@@ -6,6 +6,8 @@ import dagster as dg
 import pytest
 
 from mssql_lakehouse.defs.inventory.sensors import inventory_file_arrival
+from mssql_lakehouse.defs.inventory.settings import InventoryConfig
+from mssql_lakehouse.settings import LakehouseSettings
 
 
 @pytest.fixture
@@ -23,7 +25,8 @@ def land(folder, name: str, content: bytes = b"rows", mtime: int = 1_790_000_000
 
 
 def evaluate(instance, cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    landing = InventoryConfig.from_settings(LakehouseSettings.from_env())
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"inventory_settings": landing})
     requests = [r for r in (inventory_file_arrival(context) or []) if isinstance(r, dg.RunRequest)]
     return requests, context.cursor
 

@@ -12,17 +12,10 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.defs.dr import assets as dr
-from mssql_lakehouse.defs.inventory import bronze
-from mssql_lakehouse.defs.inventory import gold
-from mssql_lakehouse.defs.inventory import silver
-from mssql_lakehouse.defs.inventory import checks as inventory_checks
-from mssql_lakehouse.defs.dr import checks as replication_checks
+from mssql_lakehouse.definitions import build_defs
 from mssql_lakehouse.lib.replication import dr_resources
-from mssql_lakehouse.lib.resources.deployment import executor_for, resources_for
-from mssql_lakehouse.defs.dr.schedules import dr_replication, dr_replication_schedule
-from mssql_lakehouse.defs.inventory.sensors import inventory
-from mssql_lakehouse.settings import DEFAULT_DR_TABLES, Deployment, LocalPaths, Site
+from mssql_lakehouse.lib.resources.deployment import resources_for
+from mssql_lakehouse.settings import DEFAULT_DR_TABLES, LakehouseSettings, PathsSettings, Site
 from mssql_lakehouse_tests.inventory.conftest import FIRST_DAY, REGIONS, key
 from mssql_lakehouse_tests.replication.conftest import referenced_files, rows
 
@@ -31,24 +24,17 @@ DAYS = [FIRST_DAY + dt.timedelta(days=i) for i in range(3)]
 
 def definitions() -> dg.Definitions:
     """The inventory slice and the DR pieces, with the resources of the site now active."""
-    return dg.Definitions(
-        assets=dg.load_assets_from_modules([bronze, silver, gold, dr]),
-        asset_checks=dg.load_asset_checks_from_modules([inventory_checks, replication_checks]),
-        jobs=[inventory, dr_replication],
-        schedules=[dr_replication_schedule()],
-        resources={**resources_for(Deployment.LOCAL), **dr_resources(Deployment.LOCAL)},
-        executor=executor_for(Deployment.LOCAL),
-    )
+    return build_defs(LakehouseSettings.from_env(), slices=("inventory", "dr"))
 
 
 def snapshot(lh, site: Site) -> dict[str, list[tuple]]:
-    root = LocalPaths(lh.home).site_tables_root(site)
+    root = PathsSettings(home=lh.home).site_tables_root(site)
     return {t: rows(lh.spark, root / t) for t in DEFAULT_DR_TABLES}
 
 
 def files(lh, site: Site) -> set[str]:
     """The files the tables' logs reference (a write can leave an unreferenced file; it is not replicated)."""
-    root = LocalPaths(lh.home).site_tables_root(site)
+    root = PathsSettings(home=lh.home).site_tables_root(site)
     return {f"{t}/{f}" for t in DEFAULT_DR_TABLES for f in referenced_files(root / t)}
 
 
@@ -106,8 +92,9 @@ def test_one_setting_switches_the_tables_root(site, expected, tmp_path, monkeypa
     for var in ("LAKEHOUSE_TABLES_ROOT", "DR_LAKEHOUSE_ROOT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LAKEHOUSE_ACTIVE_SITE", site)
-    paths = LocalPaths.from_env()
-    assert (paths.tables_root, paths.standby_tables_root) == tuple(tmp_path / e for e in expected)
-    replication = dr_resources(Deployment.LOCAL)["dr_replication"]
+    settings = LakehouseSettings.from_env()
+    paths = settings.paths
+    assert (paths.local_tables_root, paths.standby_tables_root) == tuple(tmp_path / e for e in expected)
+    replication = dr_resources(settings)["dr_replication"]
     assert (replication.source_root, replication.target_root) == tuple(str(tmp_path / e) for e in expected)
-    assert resources_for(Deployment.LOCAL)["tables"].tables_root == str(tmp_path / expected[0])
+    assert resources_for(settings)["tables"].tables_root == str(tmp_path / expected[0])

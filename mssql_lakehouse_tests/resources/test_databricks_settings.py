@@ -1,26 +1,34 @@
-"""The databricks deployment is configured from the environment and never holds a secret's value."""
+"""The databricks deployment is configured from the environment's settings and never holds a secret's value."""
 
 import json
+import os
 from importlib import metadata
 
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.lib.resources.databricks import (
-    DatabricksSettings,
-    DatabricksSettingsError,
-    DatabricksTables,
-    copy_code_packages,
-    parse_secret_mappings,
-)
+from mssql_lakehouse.lib.resources.databricks import DatabricksSettings, DatabricksTables, copy_code_packages
 from mssql_lakehouse.lib.resources.deployment import resources_for
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.settings import LakehouseSettings, SettingsError, parse_secret_mappings
 
 BASE = {"DATABRICKS_HOST": "https://example.cloud.databricks.com", "LAKEHOUSE_CATALOG": "lakehouse"}
 
 
+def launcher_settings(env: dict[str, str]) -> DatabricksSettings:
+    """The launcher's settings of the databricks deployment configured by ``env``."""
+    return DatabricksSettings.from_settings(LakehouseSettings.from_env({"LAKEHOUSE_DEPLOYMENT": "databricks", **env}))
+
+
+def cluster_tables(env: dict[str, str]) -> DatabricksTables:
+    """The tables as the cluster (which needs no workspace settings) sees them."""
+    settings = LakehouseSettings.from_env(
+        {"LAKEHOUSE_DEPLOYMENT": "databricks", "DATABRICKS_RUNTIME_VERSION": "17.3", **env}
+    )
+    return DatabricksTables.from_settings(settings.paths)
+
+
 def test_token_is_referenced_by_environment_variable_never_copied():
-    settings = DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "dapi-very-secret"})
+    settings = launcher_settings({**BASE, "DATABRICKS_TOKEN": "dapi-very-secret"})
     config = settings.launcher_config()
     assert config["databricks_token"] == {"env": "DATABRICKS_TOKEN"}
     assert config["databricks_host"] == {"env": "DATABRICKS_HOST"}
@@ -28,9 +36,7 @@ def test_token_is_referenced_by_environment_variable_never_copied():
 
 
 def test_oauth_service_principal_is_supported():
-    settings = DatabricksSettings.from_env(
-        {**BASE, "DATABRICKS_CLIENT_ID": "sp-id", "DATABRICKS_CLIENT_SECRET": "sp-secret"}
-    )
+    settings = launcher_settings({**BASE, "DATABRICKS_CLIENT_ID": "sp-id", "DATABRICKS_CLIENT_SECRET": "sp-secret"})
     config = settings.launcher_config()
     assert config["oauth_credentials"] == {
         "client_id": {"env": "DATABRICKS_CLIENT_ID"},
@@ -40,9 +46,9 @@ def test_oauth_service_principal_is_supported():
 
 
 def test_existing_cluster_or_new_job_cluster():
-    existing = DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_CLUSTER_ID": "0101-abc"})
+    existing = launcher_settings({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_CLUSTER_ID": "0101-abc"})
     assert existing.launcher_config()["run_config"]["cluster"] == {"existing": "0101-abc"}
-    new = DatabricksSettings.from_env(
+    new = launcher_settings(
         {**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_NODE_TYPE": "Standard_E8ds_v5", "DATABRICKS_NUM_WORKERS": "4"}
     )
     cluster = new.launcher_config()["run_config"]["cluster"]["new"]
@@ -51,7 +57,7 @@ def test_existing_cluster_or_new_job_cluster():
 
 
 def test_sql_server_credentials_travel_as_secret_scope_references():
-    settings = DatabricksSettings.from_env(
+    settings = launcher_settings(
         {**BASE, "DATABRICKS_TOKEN": "t", "LAKEHOUSE_DATABRICKS_SECRETS": "MSSQL_PASSWORD=erp/pw; MSSQL_USER=erp/user"}
     )
     assert settings.launcher_config()["secrets_to_env_variables"] == [
@@ -61,7 +67,7 @@ def test_sql_server_credentials_travel_as_secret_scope_references():
 
 
 def test_cluster_libraries_are_pinned_to_the_versions_running_here():
-    libraries = DatabricksSettings.from_env(
+    libraries = launcher_settings(
         {**BASE, "DATABRICKS_TOKEN": "t", "LAKEHOUSE_DATABRICKS_EXTRA_LIBRARIES": "openpyxl==3.1.5"}
     ).launcher_config()["run_config"]["libraries"]
     packages = [library["pypi"]["package"] for library in libraries]
@@ -75,18 +81,18 @@ def test_cluster_libraries_are_pinned_to_the_versions_running_here():
 
 
 def test_tables_are_unity_catalog_names_or_a_storage_path_never_both():
-    assert DatabricksTables.from_env({"LAKEHOUSE_CATALOG": "lakehouse"}) == DatabricksTables(catalog="lakehouse")
-    assert DatabricksTables.from_env({"LAKEHOUSE_TABLES_ROOT": "abfss://lake@acct.dfs.core.windows.net/tables"}) == (
+    assert cluster_tables({"LAKEHOUSE_CATALOG": "lakehouse"}) == DatabricksTables(catalog="lakehouse")
+    assert cluster_tables({"LAKEHOUSE_TABLES_ROOT": "abfss://lake@acct.dfs.core.windows.net/tables"}) == (
         DatabricksTables(tables_root="abfss://lake@acct.dfs.core.windows.net/tables")
     )
-    with pytest.raises(DatabricksSettingsError, match="not both"):
-        DatabricksTables.from_env({"LAKEHOUSE_CATALOG": "c", "LAKEHOUSE_TABLES_ROOT": "/t"})
-    with pytest.raises(DatabricksSettingsError, match="exactly one of LAKEHOUSE_CATALOG"):
-        DatabricksTables.from_env({})
+    with pytest.raises(SettingsError, match="not both"):
+        cluster_tables({"LAKEHOUSE_CATALOG": "c", "LAKEHOUSE_TABLES_ROOT": "/t"})
+    with pytest.raises(SettingsError, match="exactly one of LAKEHOUSE_CATALOG"):
+        cluster_tables({})
 
 
 def test_the_cluster_gets_the_deployment_the_tables_and_the_source_location_as_plain_env():
-    settings = DatabricksSettings.from_env(
+    settings = launcher_settings(
         {
             **BASE,
             "DATABRICKS_TOKEN": "t",
@@ -116,12 +122,14 @@ def test_the_cluster_gets_the_deployment_the_tables_and_the_source_location_as_p
 
 
 def test_secret_looking_variables_are_refused_as_plain_env():
-    with pytest.raises(DatabricksSettingsError, match="MSSQL_CLIENT_SECRET.*LAKEHOUSE_DATABRICKS_SECRETS"):
-        DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "t", "LAKEHOUSE_DATABRICKS_FORWARD_ENV": "MSSQL_CLIENT_SECRET"})
+    with pytest.raises(SettingsError, match="MSSQL_CLIENT_SECRET.*LAKEHOUSE_DATABRICKS_SECRETS"):
+        launcher_settings({**BASE, "DATABRICKS_TOKEN": "t", "LAKEHOUSE_DATABRICKS_FORWARD_ENV": "MSSQL_CLIENT_SECRET"})
 
 
 def test_the_launcher_waits_a_little_longer_than_databricks_lets_the_run_last():
-    config = DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_RUN_TIMEOUT_SECONDS": "1800"}).launcher_config()
+    config = launcher_settings(
+        {**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_RUN_TIMEOUT_SECONDS": "1800"}
+    ).launcher_config()
     assert config["run_config"]["timeout_seconds"] == 1800
     assert config["max_completion_wait_time_seconds"] == 2100
 
@@ -134,7 +142,7 @@ def test_only_the_code_packages_are_uploaded(tmp_path):
 
 
 def test_the_launcher_config_is_accepted_by_the_launcher_resource():
-    settings = DatabricksSettings.from_env({**BASE, "DATABRICKS_TOKEN": "t"})
+    settings = launcher_settings({**BASE, "DATABRICKS_TOKEN": "t"})
     from mssql_lakehouse.lib.resources.databricks import databricks_step_launcher
 
     launcher = databricks_step_launcher(settings)
@@ -146,7 +154,7 @@ def test_on_the_cluster_the_definitions_need_no_workspace_settings(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
     monkeypatch.setenv("LAKEHOUSE_TABLES_ROOT", "/Volumes/lakehouse/tables")
-    resources = resources_for(Deployment.DATABRICKS)
+    resources = resources_for(LakehouseSettings.from_env({**os.environ, "LAKEHOUSE_DEPLOYMENT": "databricks"}))
     assert resources["io_manager"].tables_root == "/Volumes/lakehouse/tables"
     assert resources["tables"].tables_root == "/Volumes/lakehouse/tables"
 
@@ -157,15 +165,18 @@ def test_on_the_cluster_the_definitions_need_no_workspace_settings(monkeypatch):
         ({"DATABRICKS_HOST": "h", "LAKEHOUSE_CATALOG": "c"}, "DATABRICKS_TOKEN"),
         ({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_NUM_WORKERS": "many"}, "DATABRICKS_NUM_WORKERS"),
         ({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_STAGING_PREFIX": "staging"}, "absolute"),
-        ({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_POLL_INTERVAL_SECONDS": "soon"}, "DATABRICKS_POLL_INTERVAL_SECONDS"),
+        (
+            {**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_POLL_INTERVAL_SECONDS": "soon"},
+            "DATABRICKS_POLL_INTERVAL_SECONDS",
+        ),
         ({"DATABRICKS_HOST": "h", "DATABRICKS_TOKEN": "t"}, "LAKEHOUSE_CATALOG"),
     ],
 )
 def test_bad_settings_fail_with_the_setting_named(env, message):
-    with pytest.raises(DatabricksSettingsError, match=message):
-        DatabricksSettings.from_env(env)
+    with pytest.raises(SettingsError, match=message):
+        launcher_settings(env)
 
 
 def test_malformed_secret_mapping_is_refused():
-    with pytest.raises(DatabricksSettingsError, match="ENV_NAME=scope/key"):
+    with pytest.raises(SettingsError, match="ENV_NAME=scope/key"):
         parse_secret_mappings("MSSQL_PASSWORD=no-scope")

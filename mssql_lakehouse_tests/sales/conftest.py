@@ -8,15 +8,8 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.defs.sales import bronze
-
-from mssql_lakehouse.defs.sales import gold
-
-from mssql_lakehouse.defs.sales import silver
-from mssql_lakehouse.defs.sales import checks as sales_checks
-from mssql_lakehouse_demo import seed
-from mssql_lakehouse.defs.sales.jobs import sales_gold_refresh, sales_nightly
 from mssql_lakehouse.defs.sales.sensors import sales_late_data
+from mssql_lakehouse_demo import seed
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
 SCALE = 0.01
@@ -64,8 +57,7 @@ def make_lakehouse(spark, tmp_path_factory, request) -> Iterator:
         tmp_path_factory,
         spark,
         Lakehouse,
-        asset_modules=[bronze, silver, gold],
-        check_modules=[sales_checks],
-        jobs=[sales_nightly, sales_gold_refresh, *getattr(request.module, "JOBS", ())],
+        slices=("sales",),
+        jobs=getattr(request.module, "JOBS", ()),
     ) as make:
         yield make

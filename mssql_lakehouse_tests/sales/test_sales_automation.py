@@ -5,15 +5,16 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from mssql_lakehouse.lib import run_alerts
-from mssql_lakehouse.defs.sales.schedules import sales_nightly_at_erp_cutoff
 from mssql_lakehouse.defs.run_alerts.sensors import record_failed_runs
+from mssql_lakehouse.defs.sales.schedules import sales_nightly_at_erp_cutoff
 from mssql_lakehouse.defs.sales.sensors import stale_gold_ranges
+from mssql_lakehouse.lib import run_alerts
+from mssql_lakehouse.settings import LakehouseSettings
 
 
 def test_nightly_schedule_requests_the_erp_day_that_ended_with_a_run_key(monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_ERP_TIMEZONE", "UTC")
-    schedule = sales_nightly_at_erp_cutoff()
+    schedule = sales_nightly_at_erp_cutoff(LakehouseSettings.from_env())
     assert schedule.cron_schedule == "0 2 * * *"
     context = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2026, 11, 6, 2, 0, tzinfo=ZoneInfo("UTC"))
@@ -25,7 +26,7 @@ def test_nightly_schedule_requests_the_erp_day_that_ended_with_a_run_key(monkeyp
 
 def test_cutoff_cron_is_configurable(monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_SALES_CUTOFF_CRON", "30 3 * * *")
-    assert sales_nightly_at_erp_cutoff().cron_schedule == "30 3 * * *"
+    assert sales_nightly_at_erp_cutoff(LakehouseSettings.from_env()).cron_schedule == "30 3 * * *"
 
 
 def _materialization(run_id: str, storage_id: int, partition: str, touched: list[str]) -> dg.EventLogRecord:
@@ -59,9 +60,8 @@ def test_only_dates_outside_the_runs_own_partitions_are_stale_with_their_rolling
     assert stale_gold_ranges(records, known) == {"2026-11-02": ("2026-11-08", 10)}
 
 
-def test_a_failed_nightly_run_is_recorded_once_for_planners(tmp_path, monkeypatch):
+def test_a_failed_nightly_run_is_recorded_once_for_planners(tmp_path):
     uri = str(tmp_path / "ops" / "run_alerts")
-    monkeypatch.setenv("LAKEHOUSE_RUN_ALERTS_URI", uri)
 
     @dg.asset
     def breaks():
@@ -78,6 +78,7 @@ def test_a_failed_nightly_run_is_recorded_once_for_planners(tmp_path, monkeypatc
                 dagster_instance=instance,
                 dagster_run=result.dagster_run,
                 dagster_event=failure,
+                resources={"run_alerts": run_alerts.RunAlertsTable(uri=uri)},
             ).for_run_failure()
             record_failed_runs(context)
     alerts = run_alerts.read(uri)

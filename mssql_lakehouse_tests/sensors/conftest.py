@@ -9,15 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from mssql_lakehouse.defs.customer_360 import assets as customer_360
-from mssql_lakehouse.defs.inventory import bronze as inventory_bronze
-from mssql_lakehouse.defs.inventory import gold as inventory_gold
-from mssql_lakehouse.defs.inventory import silver as inventory_silver
-from mssql_lakehouse.defs.sales import bronze as sales_bronze
-from mssql_lakehouse.defs.sales import gold as sales_gold
-from mssql_lakehouse.defs.sales import silver as sales_silver
-from mssql_lakehouse.defs.sales.jobs import sales_gold_refresh, sales_nightly
-from mssql_lakehouse.defs.inventory.sensors import inventory
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
 
@@ -46,12 +37,7 @@ def make_lakehouse(spark, tmp_path_factory) -> Iterator:
         tmp_path_factory,
         spark,
         IsolatedLakehouse,
-        asset_modules=[
-            sales_bronze, sales_silver, sales_gold,
-            inventory_bronze, inventory_silver, inventory_gold,
-            customer_360,
-        ],
-        jobs=[sales_nightly, sales_gold_refresh, inventory],
+        slices=("sales", "inventory", "customer_360"),
         also_unset=["LAKEHOUSE_INVENTORY_REGIONS"],
     ) as make:
         yield make

@@ -9,14 +9,13 @@ import datetime as dt
 
 import dagster as dg
 
-from mssql_lakehouse_demo import seed
-from mssql_lakehouse_demo.inventory_export import export_inventory
-from mssql_lakehouse.lib import run_alerts
 from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor
 from mssql_lakehouse.defs.inventory.sensors import inventory_file_arrival
 from mssql_lakehouse.defs.run_alerts.sensors import record_failed_runs
 from mssql_lakehouse.defs.sales.sensors import sales_late_data
-from mssql_lakehouse.settings import run_alerts_uri
+from mssql_lakehouse.lib import run_alerts
+from mssql_lakehouse_demo import seed
+from mssql_lakehouse_demo.inventory_export import export_inventory
 from mssql_lakehouse_tests.customer_360.change_streams import debezium_lines, generate
 from mssql_lakehouse_tests.sensors.conftest import unusable
 from mssql_lakehouse_tests.sensors.daemon import Daemon
@@ -26,7 +25,8 @@ MAX_ATTEMPTS = 3
 
 
 def failed_runs_recorded(lh) -> list[tuple[str, str]]:
-    return sorted((a["job_name"], a["partition"]) for a in run_alerts.read(run_alerts_uri()) if a["kind"] == "run_failure")
+    uri = lh.defs.get_repository_def().get_top_level_resources()["run_alerts"].uri
+    return sorted((a["job_name"], a["partition"]) for a in run_alerts.read(uri) if a["kind"] == "run_failure")
 
 
 def window(request: dg.RunRequest) -> str:

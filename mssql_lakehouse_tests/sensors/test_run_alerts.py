@@ -3,27 +3,30 @@
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.lib import run_alerts
-from mssql_lakehouse.defs.finance.schedules import finance_close
 from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor
+from mssql_lakehouse.defs.finance.schedules import finance_close
 from mssql_lakehouse.defs.inventory.sensors import inventory
 from mssql_lakehouse.defs.run_alerts.sensors import record_failed_runs
+from mssql_lakehouse.lib import run_alerts
 from mssql_lakehouse_tests.sensors.daemon import Daemon
 
 JOBS = ["sales_nightly", "sales_gold_refresh", finance_close.name, inventory.name, customer_changes_sensor.job_name]
 
 
 @pytest.mark.parametrize("job_name", JOBS)
-def test_a_failed_run_of_each_slice_is_recorded_once(job_name, tmp_path, monkeypatch):
+def test_a_failed_run_of_each_slice_is_recorded_once(job_name, tmp_path):
     uri = str(tmp_path / "ops" / "run_alerts")
-    monkeypatch.setenv("LAKEHOUSE_RUN_ALERTS_URI", uri)
 
     @dg.asset
     def source_unreachable():
         raise RuntimeError("source unreachable")
 
     # A stand-in with the slice's job name: what the sensor tells apart is the run's job.
-    defs = dg.Definitions(assets=[source_unreachable], jobs=[dg.define_asset_job(job_name, selection=[source_unreachable])])
+    defs = dg.Definitions(
+        assets=[source_unreachable],
+        jobs=[dg.define_asset_job(job_name, selection=[source_unreachable])],
+        resources={"run_alerts": run_alerts.RunAlertsTable(uri=uri)},
+    )
     with dg.instance_for_test() as instance:
         daemon = Daemon.of(defs, instance, record_failed_runs)
         daemon.tick()  # started before the run, as in `make dev`

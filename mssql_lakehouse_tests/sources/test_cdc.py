@@ -7,7 +7,6 @@ import datetime as dt
 import duckdb
 import pytest
 
-from mssql_lakehouse_demo import cleanup_cdc, erp_path, format_lsn
 from mssql_lakehouse.lib.sources import (
     CDC_COMMIT_TIME,
     CDC_ORDER,
@@ -17,6 +16,8 @@ from mssql_lakehouse.lib.sources import (
     MssqlSource,
     TableSource,
 )
+from mssql_lakehouse.settings import LakehouseSettings
+from mssql_lakehouse_demo import cleanup_cdc, erp_path, format_lsn
 
 HEADERS = TableSource(
     "Sales",
@@ -62,7 +63,7 @@ def test_an_lsn_range_returns_each_change_once_in_commit_order(spark, seeded_dem
             'SELECT "__$start_lsn", "__$seqval", "__$operation" FROM cdc."dbo_Customer_CT" '
             'WHERE "__$start_lsn" BETWEEN ? AND ? ORDER BY 1, 2, 3', [from_lsn, to_lsn]
         ).fetchall()]
-    source = MssqlSource.demo(path, target_rows_per_partition=5, max_partitions=3)
+    source = MssqlSource.demo(path, LakehouseSettings(), target_rows_per_partition=5, max_partitions=3)
 
     extraction = source.extract(spark, CUSTOMERS, from_lsn=format_lsn(from_lsn), to_lsn=to_lsn)
 
@@ -78,7 +79,7 @@ def test_an_lsn_range_returns_each_change_once_in_commit_order(spark, seeded_dem
 def test_the_commit_time_is_joined_in(spark, seeded_demo):
     path = erp_path(seeded_demo)
     lsn = _lsns(path)[10]
-    df = MssqlSource.demo(path).extract(spark, HEADERS, from_lsn=lsn, to_lsn=lsn).df
+    df = MssqlSource.demo(path, LakehouseSettings()).extract(spark, HEADERS, from_lsn=lsn, to_lsn=lsn).df
     with duckdb.connect(str(path), read_only=True) as con:
         (committed,) = con.execute("SELECT tran_end_time FROM cdc.lsn_time_mapping WHERE start_lsn = ?", [lsn]).fetchone()
     assert {r[CDC_COMMIT_TIME] for r in df.collect()} == {committed}
@@ -86,7 +87,7 @@ def test_the_commit_time_is_joined_in(spark, seeded_demo):
 
 def test_consecutive_time_windows_split_the_changes_without_overlap(spark, seeded_demo):
     path = erp_path(seeded_demo)
-    source = MssqlSource.demo(path)
+    source = MssqlSource.demo(path, LakehouseSettings())
     noon = dt.datetime(2024, 3, 2, 12)
 
     morning = _change_keys(source.extract(spark, HEADERS, window=(DAY2, noon)).df)
@@ -99,7 +100,7 @@ def test_consecutive_time_windows_split_the_changes_without_overlap(spark, seede
 
 
 def test_a_window_past_what_was_captured_is_refused(spark, seeded_demo):
-    source = MssqlSource.demo(erp_path(seeded_demo))
+    source = MssqlSource.demo(erp_path(seeded_demo), LakehouseSettings())
     with pytest.raises(ChangeWindowNotClosedError, match="Sales_SalesOrderHeader"):
         source.extract(spark, HEADERS, window=(DAY3, DAY3 + dt.timedelta(days=1)))
 
@@ -108,7 +109,7 @@ def test_an_expired_position_fails_and_names_the_capture_instance(spark, demo_di
     path = erp_path(demo_dir)
     old_lsn = _lsns(path)[5]
     cleanup_cdc(demo_dir, "Sales_SalesOrderHeader", DAY2)  # retention removed day 1
-    source = MssqlSource.demo(path)
+    source = MssqlSource.demo(path, LakehouseSettings())
 
     with pytest.raises(CdcPositionExpiredError) as by_lsn:
         source.extract(spark, HEADERS, from_lsn=old_lsn)

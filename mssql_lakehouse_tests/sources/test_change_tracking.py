@@ -7,7 +7,6 @@ import datetime as dt
 import duckdb
 import pytest
 
-from mssql_lakehouse_demo import cleanup_change_tracking, erp_path
 from mssql_lakehouse.lib.sources import (
     CT_OPERATION,
     CT_VERSION,
@@ -17,6 +16,8 @@ from mssql_lakehouse.lib.sources import (
     SourceConfigError,
     TableSource,
 )
+from mssql_lakehouse.settings import LakehouseSettings
+from mssql_lakehouse_demo import cleanup_change_tracking, erp_path
 
 HEADERS = TableSource(
     "Sales",
@@ -49,7 +50,7 @@ def test_net_changes_since_a_version_include_deletes_and_current_values(spark, s
         current = {r[0]: r[1:] for r in con.execute(
             'SELECT "SalesOrderDetailID", "OrderQty", "UnitPrice", "ModifiedDate" FROM "Sales"."SalesOrderDetail"'
         ).fetchall()}
-    source = MssqlSource.demo(path, target_rows_per_partition=200, max_partitions=3)
+    source = MssqlSource.demo(path, LakehouseSettings(), target_rows_per_partition=200, max_partitions=3)
 
     extraction = source.extract(spark, LINES, since=since)
     rows = extraction.df.collect()
@@ -74,7 +75,7 @@ def test_net_changes_since_a_version_include_deletes_and_current_values(spark, s
 def test_an_expired_version_fails_and_names_the_table(spark, demo_dir):
     path = erp_path(demo_dir)
     cleanup_change_tracking(demo_dir, "Sales.SalesOrderHeader", dt.datetime(2024, 3, 2))
-    source = MssqlSource.demo(path)
+    source = MssqlSource.demo(path, LakehouseSettings())
 
     with pytest.raises(ChangeTrackingVersionExpiredError) as err:
         source.extract(spark, HEADERS, since=0)
@@ -87,4 +88,4 @@ def test_an_expired_version_fails_and_names_the_table(spark, demo_dir):
 
 def test_without_a_saved_version_it_asks_for_a_full_refresh(spark, seeded_demo):
     with pytest.raises(SourceConfigError, match="full refresh"):
-        MssqlSource.demo(erp_path(seeded_demo)).extract(spark, HEADERS)
+        MssqlSource.demo(erp_path(seeded_demo), LakehouseSettings()).extract(spark, HEADERS)

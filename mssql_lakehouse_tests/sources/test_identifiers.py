@@ -16,6 +16,7 @@ from mssql_lakehouse.lib.sources import (
 from mssql_lakehouse.lib.sources.connection import ConnectionSettings
 from mssql_lakehouse.lib.sources.dialects import DemoDialect, MssqlDialect
 from mssql_lakehouse.lib.sources.identifiers import quote_bracket, quote_double, validate_identifier
+from mssql_lakehouse.settings import LakehouseSettings
 
 HOSTILE_SCHEMA = "x]; DROP TABLE y;--"
 HOSTILE_TABLE = 'we"ird ta]ble'
@@ -89,7 +90,7 @@ def hostile_db(tmp_path):
 
 
 def test_hostile_names_are_read_through_quoting(spark, hostile_db):
-    source = MssqlSource.demo(hostile_db, target_rows_per_partition=3, max_partitions=3)
+    source = MssqlSource.demo(hostile_db, LakehouseSettings(), target_rows_per_partition=3, max_partitions=3)
     table = TableSource(
         HOSTILE_SCHEMA,
         HOSTILE_TABLE,

@@ -11,6 +11,7 @@ import datetime as dt
 import os
 from decimal import Decimal
 
+import dagster as dg
 import pytest
 
 from mssql_lakehouse.lib.sources import (
@@ -22,6 +23,7 @@ from mssql_lakehouse.lib.sources import (
     TableSource,
     frame_figures,
 )
+from mssql_lakehouse.settings import LakehouseSettings
 
 pytestmark = [
     pytest.mark.mssql,
@@ -40,8 +42,17 @@ LINES = TableSource(
 
 @pytest.fixture(scope="module")
 def source() -> MssqlSource:
-    return MssqlSource.from_env(
-        "MSSQL_TEST", engine="mssql", target_rows_per_partition=1_000, max_partitions=3
+    # The MSSQL_TEST_* variables in place of MSSQL_*; the password stays a variable's name.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("MSSQL_")}
+    test = {
+        name.replace("MSSQL_TEST_", "MSSQL_", 1): value
+        for name, value in os.environ.items()
+        if name.startswith("MSSQL_TEST_")
+    }
+    settings = LakehouseSettings.from_env({**env, **test})
+    return MssqlSource.from_settings(
+        settings, engine="mssql", password=dg.EnvVar("MSSQL_TEST_PASSWORD"), target_rows_per_partition=1_000,
+        max_partitions=3,
     )
 
 

@@ -6,8 +6,9 @@ import datetime as dt
 
 import duckdb
 
-from mssql_lakehouse_demo import inventory_path
 from mssql_lakehouse.lib.sources import MssqlSource, TableSource
+from mssql_lakehouse.settings import LakehouseSettings
+from mssql_lakehouse_demo import inventory_path
 
 INVENTORY = TableSource("Production", "ProductInventory", key_columns=("ProductID", "LocationID"))
 
@@ -32,7 +33,7 @@ def _state_at(versions: list[tuple], at: dt.datetime) -> dict[tuple, int]:
 
 def test_as_of_returns_the_state_at_that_time(spark, seeded_demo):
     path = inventory_path(seeded_demo, "amer")
-    source = MssqlSource.demo(path)
+    source = MssqlSource.demo(path, LakehouseSettings())
     versions = _versions(path)
     at = dt.datetime(2024, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -47,5 +48,5 @@ def test_as_of_returns_the_state_at_that_time(spark, seeded_demo):
 
 
 def test_as_of_before_the_first_version_is_empty(spark, seeded_demo):
-    source = MssqlSource.demo(inventory_path(seeded_demo, "amer"))
+    source = MssqlSource.demo(inventory_path(seeded_demo, "amer"), LakehouseSettings())
     assert source.extract(spark, INVENTORY, as_of=dt.datetime(2024, 2, 1)).df.count() == 0

@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.lib.sources import MssqlSource, TableSource, UnsupportedTypeError
+from mssql_lakehouse.settings import LakehouseSettings
 
 LONG_TEXT = "a😀" * 5000  # 10,000 characters, 25,000 UTF-8 bytes, 4-byte characters throughout
 
@@ -54,7 +55,7 @@ def showcase(tmp_path):
 
 
 def test_type_mapping_lands_exact_values(spark, showcase):
-    source = MssqlSource.demo(showcase)
+    source = MssqlSource.demo(showcase, LakehouseSettings())
     df = source.extract(spark, TableSource("dbo", "TypeShowcase")).df
     types = dict(df.dtypes)
     assert types == {
@@ -110,4 +111,4 @@ def test_a_type_without_a_mapping_is_refused_by_name(spark, tmp_path):
     with duckdb.connect(str(path)) as con:
         con.execute('CREATE TABLE main."Odd" (id INTEGER, tags VARCHAR[])')
     with pytest.raises(UnsupportedTypeError, match="tags"):
-        MssqlSource.demo(path).extract(spark, TableSource("main", "Odd"))
+        MssqlSource.demo(path, LakehouseSettings()).extract(spark, TableSource("main", "Odd"))

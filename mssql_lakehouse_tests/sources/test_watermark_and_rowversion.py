@@ -8,8 +8,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse_demo import erp_path
 from mssql_lakehouse.lib.sources import ExtractionMode, MssqlSource, SourceConfigError, TableSource, frame_figures
+from mssql_lakehouse.settings import LakehouseSettings
+from mssql_lakehouse_demo import erp_path
 
 UTC = dt.timezone.utc
 ORDER_LINES = TableSource(
@@ -55,7 +56,9 @@ def _copy_line(path, detail_id: int, new_id: int, modified: dt.datetime) -> None
 
 
 def test_a_window_returns_exactly_its_rows_in_parallel_reads(spark, seeded_demo):
-    source = MssqlSource.demo(erp_path(seeded_demo), target_rows_per_partition=500, max_partitions=3)
+    source = MssqlSource.demo(
+        erp_path(seeded_demo), LakehouseSettings(), target_rows_per_partition=500, max_partitions=3
+    )
     window = dg.TimeWindow(dt.datetime(2024, 3, 1, 6, tzinfo=UTC), dt.datetime(2024, 3, 1, 18, tzinfo=UTC))
 
     extraction = source.extract(spark, ORDER_LINES, window=window)
@@ -75,7 +78,7 @@ def test_window_is_half_open_and_a_rerun_picks_up_late_rows(spark, demo_dir):
     some_line = _ids_in_window(path, start, end)[0]
     _copy_line(path, some_line, 9_000_001, start)  # exactly at start: inside
     _copy_line(path, some_line, 9_000_002, end)  # exactly at end: the next window's
-    source = MssqlSource.demo(path)
+    source = MssqlSource.demo(path, LakehouseSettings())
 
     first = _line_ids(source.extract(spark, ORDER_LINES, window=(start, end)))
     assert 9_000_001 in first and 9_000_002 not in first
@@ -94,7 +97,7 @@ def test_window_is_half_open_and_a_rerun_picks_up_late_rows(spark, demo_dir):
 def test_window_times_are_converted_to_the_source_clock(spark, seeded_demo, monkeypatch):
     # The server writes datetime2 in New York time (the business day's zone): a UTC window is shifted to it.
     monkeypatch.setenv("LAKEHOUSE_ERP_TIMEZONE", "America/New_York")
-    source = MssqlSource.demo(erp_path(seeded_demo))
+    source = MssqlSource.demo(erp_path(seeded_demo), LakehouseSettings.from_env())
     window = (dt.datetime(2024, 3, 1, 17, tzinfo=UTC), dt.datetime(2024, 3, 1, 18, tzinfo=UTC))
     extraction = source.extract(spark, ORDER_LINES, window=window)
     assert extraction.lower == dt.datetime(2024, 3, 1, 12)
@@ -115,7 +118,7 @@ def test_rowversion_is_compared_as_bigint(spark, demo_dir):
         ).fetchone()[0]
     since = versions[len(versions) // 2]
     assert since > 2**53  # beyond what a double holds exactly
-    source = MssqlSource.demo(path)
+    source = MssqlSource.demo(path, LakehouseSettings())
 
     extraction = source.extract(spark, HEADERS_BY_ROWVERSION, since=since)
     got = {r["SalesOrderID"]: r["RowVer"] for r in extraction.df.collect()}
@@ -137,7 +140,7 @@ def test_rowversion_is_compared_as_bigint(spark, demo_dir):
 
 
 def test_a_mode_refuses_arguments_it_does_not_use(spark, seeded_demo):
-    source = MssqlSource.demo(erp_path(seeded_demo))
+    source = MssqlSource.demo(erp_path(seeded_demo), LakehouseSettings())
     with pytest.raises(SourceConfigError, match="takes no since"):
         source.extract(spark, ORDER_LINES, window=(dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2)), since=5)
     with pytest.raises(SourceConfigError, match="needs a window"):

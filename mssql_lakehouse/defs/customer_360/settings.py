@@ -1,19 +1,24 @@
 """Customer 360's settings: which feed lands ``dbo.Customer``'s changes, and how Debezium events are read."""
 
-import os
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 from pydantic import Field
 
-from mssql_lakehouse.lib.transforms.debezium import DebeziumEncoding, DebeziumSource, DebeziumSourceKind, connection_string_field
-from mssql_lakehouse.settings import LocalPaths
+from mssql_lakehouse.lib.transforms.debezium import (
+    DebeziumEncoding,
+    DebeziumSource,
+    DebeziumSourceKind,
+    connection_string_field,
+)
+from mssql_lakehouse.settings import LakehouseSettings
 
 
 class CustomerCdcSettings(dg.ConfigurableResource):
     """Which feed lands ``dbo.Customer``'s changes, and how the Debezium feed is read.
 
-    Built from ``LAKEHOUSE_CDC_FEED`` and ``LAKEHOUSE_DEBEZIUM_*`` by :meth:`from_env`.
+    Built from the settings' ``customer_cdc`` section (``LAKEHOUSE_CDC_FEED``, ``LAKEHOUSE_DEBEZIUM_*``)
+    by :meth:`from_settings`.
     """
 
     feed: Literal["sqlserver", "debezium"] = Field(default="sqlserver", description="LAKEHOUSE_CDC_FEED")
@@ -22,8 +27,8 @@ class CustomerCdcSettings(dg.ConfigurableResource):
     )
     debezium_path: str | None = Field(
         default=None,
-        description="Landing folder or container of the event files; default "
-        "$LAKEHOUSE_HOME/landing/debezium/customers (LAKEHOUSE_DEBEZIUM_PATH).",
+        description="Landing folder or container of the event files (LAKEHOUSE_DEBEZIUM_PATH); "
+        ":meth:`from_settings` defaults it to $LAKEHOUSE_HOME/landing/debezium/customers.",
     )
     debezium_storage: str | None = Field(
         default=None,
@@ -46,29 +51,28 @@ class CustomerCdcSettings(dg.ConfigurableResource):
     )
 
     @classmethod
-    def from_env(cls) -> "CustomerCdcSettings":
-        env = os.environ
-        config: dict = {}
-        for field, variable in (
-            ("feed", "LAKEHOUSE_CDC_FEED"),
-            ("debezium_source", "LAKEHOUSE_DEBEZIUM_SOURCE"),
-            ("debezium_path", "LAKEHOUSE_DEBEZIUM_PATH"),
-            ("debezium_storage", "LAKEHOUSE_DEBEZIUM_STORAGE"),
-            ("kafka_bootstrap_servers", "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS"),
-            ("kafka_topic", "LAKEHOUSE_KAFKA_TOPIC"),
-            ("time_precision_mode", "LAKEHOUSE_DEBEZIUM_TIME_PRECISION_MODE"),
-            ("decimal_handling_mode", "LAKEHOUSE_DEBEZIUM_DECIMAL_HANDLING_MODE"),
-        ):
-            if env.get(variable):
-                config[field] = env[variable].strip().lower() if field in ("feed", "debezium_source") else env[variable]
-        if env.get("LAKEHOUSE_CDC_MAX_LAG_HOURS"):
-            config["max_lag_hours"] = float(env["LAKEHOUSE_CDC_MAX_LAG_HOURS"])
-        if env.get("LAKEHOUSE_EVENTHUBS_CONNECTION_STRING"):
-            config["eventhubs_connection_string"] = dg.EnvVar("LAKEHOUSE_EVENTHUBS_CONNECTION_STRING")
-        return cls(**config)
+    def from_settings(cls, settings: LakehouseSettings, **overrides: Any) -> "CustomerCdcSettings":
+        """The resource of the settings' ``customer_cdc`` section; the connection string stays a ``dg.EnvVar``."""
+        cdc = settings.customer_cdc
+        config: dict[str, Any] = {
+            "feed": cdc.feed,
+            "debezium_source": cdc.debezium_source,
+            "debezium_path": cdc.debezium_path or str(settings.paths.landing_root / "debezium" / "customers"),
+            "debezium_storage": cdc.debezium_storage,
+            "kafka_bootstrap_servers": cdc.kafka_bootstrap_servers,
+            "kafka_topic": cdc.kafka_topic,
+            "time_precision_mode": cdc.time_precision_mode,
+            "decimal_handling_mode": cdc.decimal_handling_mode,
+            "max_lag_hours": cdc.max_lag_hours,
+        }
+        if cdc.eventhubs_connection_string:
+            config["eventhubs_connection_string"] = cdc.eventhubs_connection_string
+        return cls(**{**config, **overrides})
 
     def landing_path(self) -> str:
-        return self.debezium_path or str(LocalPaths.from_env().landing_root / "debezium" / "customers")
+        if not self.debezium_path:
+            raise ValueError("customer_cdc has no debezium_path: build it with CustomerCdcSettings.from_settings")
+        return self.debezium_path
 
     def source(self) -> DebeziumSource:
         storage = (self.debezium_storage or "").rstrip("/")

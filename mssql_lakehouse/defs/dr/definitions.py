@@ -12,5 +12,5 @@ def build_defs(settings: LakehouseSettings) -> dg.Definitions:
         assets=dg.load_assets_from_modules([assets]),
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[dr_replication],
-        schedules=[dr_replication_schedule()],
+        schedules=[dr_replication_schedule(settings)],
     )

@@ -5,14 +5,10 @@ made since the last pass. It starts stopped; switch it on in the UI or with
 ``dagster schedule start dr_replication_schedule``.
 """
 
-import os
-
 import dagster as dg
 
 from mssql_lakehouse.defs.dr.assets import DR_REPLICATION
-from mssql_lakehouse.settings import erp_timezone
-
-DEFAULT_DR_CRON = "*/30 * * * *"
+from mssql_lakehouse.settings import LakehouseSettings
 
 dr_replication = dg.define_asset_job(
     "dr_replication",
@@ -21,12 +17,12 @@ dr_replication = dg.define_asset_job(
 )
 
 
-def dr_replication_schedule() -> dg.ScheduleDefinition:
+def dr_replication_schedule(settings: LakehouseSettings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="dr_replication_schedule",
         job=dr_replication,
-        cron_schedule=os.environ.get("LAKEHOUSE_DR_CRON", DEFAULT_DR_CRON),
-        execution_timezone=erp_timezone(),
+        cron_schedule=settings.dr.cron,
+        execution_timezone=settings.erp_timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Keeps the DR replica within one interval of the active site.",
     )

@@ -12,5 +12,5 @@ def build_defs(settings: LakehouseSettings) -> dg.Definitions:
         assets=dg.load_assets_from_modules([bronze, silver, gold]),
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[finance_close],
-        schedules=[finance_close_after_month_end()],
+        schedules=[finance_close_after_month_end(settings)],
     )

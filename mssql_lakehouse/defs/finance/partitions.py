@@ -2,8 +2,11 @@
 
 import dagster as dg
 
-from mssql_lakehouse.settings import erp_timezone, partitions_start_date
+from mssql_lakehouse.lib.partitions import PARTITION_SETTINGS
 
 monthly_periods = dg.MonthlyPartitionsDefinition(
-    start_date=partitions_start_date()[:7], fmt="%Y-%m", timezone=erp_timezone(), end_offset=0
+    start_date=PARTITION_SETTINGS.business_day.partitions_start[:7],
+    fmt="%Y-%m",
+    timezone=PARTITION_SETTINGS.erp_timezone,
+    end_offset=0,
 )

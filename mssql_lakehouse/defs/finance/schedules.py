@@ -9,15 +9,11 @@ are on demand (UI: materialize the partition; CLI: ``dagster job launch -j finan
 """
 
 import datetime as dt
-import os
 
 import dagster as dg
 
 from mssql_lakehouse.defs.finance.partitions import monthly_periods
-from mssql_lakehouse.settings import erp_timezone
-
-DEFAULT_CLOSE_CRON = "0 6 * * 1-5"
-DEFAULT_CLOSE_BUSINESS_DAY = 3
+from mssql_lakehouse.settings import LakehouseSettings
 
 finance_close = dg.define_asset_job(
     "finance_close",
@@ -38,14 +34,14 @@ def nth_business_day(year: int, month: int, n: int) -> dt.date:
         day += dt.timedelta(days=1)
 
 
-def finance_close_after_month_end() -> dg.ScheduleDefinition:
-    business_day = int(os.environ.get("LAKEHOUSE_FINANCE_CLOSE_BUSINESS_DAY", DEFAULT_CLOSE_BUSINESS_DAY))
+def finance_close_after_month_end(settings: LakehouseSettings) -> dg.ScheduleDefinition:
+    business_day = settings.finance.close_business_day
 
     @dg.schedule(
         name="finance_close_after_month_end",
         job=finance_close,
-        cron_schedule=os.environ.get("LAKEHOUSE_FINANCE_CLOSE_CRON", DEFAULT_CLOSE_CRON),
-        execution_timezone=erp_timezone(),
+        cron_schedule=settings.finance.close_cron,
+        execution_timezone=settings.erp_timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:

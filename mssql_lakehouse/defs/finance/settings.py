@@ -1,48 +1,35 @@
-"""The finance close's configuration, read from the environment in one place.
+"""The finance close's resources, built from the settings' finance section.
 
-``LAKEHOUSE_ARCHIVE_ROOT`` (default ``$LAKEHOUSE_HOME/archive`` locally), ``LAKEHOUSE_AUDIT_RETENTION_DAYS``
-(2555), ``LAKEHOUSE_FINANCE_GRANTS`` (JSON, default ``{"gold": {"finance_readers": ["SELECT"]}}``),
-``LAKEHOUSE_FINANCE_REVOKE_FROM`` (comma-separated, default ``account users``) and the catalog
-the grant statements name (``LAKEHOUSE_CATALOG``, ``lakehouse`` locally).
+The archive root defaults to ``$LAKEHOUSE_HOME/archive`` locally and to a Unity Catalog volume of
+the catalog on Databricks; grants are applied on Databricks only.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 from mssql_lakehouse.defs.finance.close_history import FinanceArchive
-from mssql_lakehouse.defs.finance.grants import DEFAULT_GRANTS, FinanceGrants
-from mssql_lakehouse.settings import Deployment, LocalPaths, current_deployment
-
-DEFAULT_RETENTION_DAYS = 2555  # seven years
+from mssql_lakehouse.defs.finance.grants import FinanceGrants
+from mssql_lakehouse.settings import Deployment, LakehouseSettings
 
 
-def archive_root(deployment: Deployment) -> str:
-    configured = os.environ.get("LAKEHOUSE_ARCHIVE_ROOT")
-    if configured:
-        return configured
-    if deployment is Deployment.DATABRICKS:
+def archive_root(settings: LakehouseSettings) -> str:
+    if settings.finance.archive_root:
+        return settings.finance.archive_root
+    if settings.deployment is Deployment.DATABRICKS:
         # A Unity Catalog volume of the same catalog; set LAKEHOUSE_ARCHIVE_ROOT for another storage account.
-        return f"/Volumes/{os.environ.get('LAKEHOUSE_CATALOG', 'lakehouse')}/audit/archive"
-    return str(LocalPaths.from_env().home / "archive")
+        return f"/Volumes/{settings.paths.catalog or 'lakehouse'}/audit/archive"
+    return str(settings.paths.home / "archive")
 
 
-def finance_resources(deployment: Deployment | None = None) -> dict[str, Any]:
-    """``finance_archive`` and ``finance_grants`` for the deployment (grants are applied on Databricks only)."""
-    deployment = deployment or current_deployment()
-    grants = json.loads(os.environ.get("LAKEHOUSE_FINANCE_GRANTS") or json.dumps(DEFAULT_GRANTS))
-    revoke_from = [p.strip() for p in os.environ.get("LAKEHOUSE_FINANCE_REVOKE_FROM", "account users").split(",") if p.strip()]
+def finance_resources(settings: LakehouseSettings) -> dict[str, Any]:
+    """``finance_archive`` and ``finance_grants`` for the deployment."""
     return {
-        "finance_archive": FinanceArchive(
-            root=archive_root(deployment),
-            retention_days=int(os.environ.get("LAKEHOUSE_AUDIT_RETENTION_DAYS", DEFAULT_RETENTION_DAYS)),
-        ),
+        "finance_archive": FinanceArchive(root=archive_root(settings), retention_days=settings.finance.retention_days),
         "finance_grants": FinanceGrants(
-            catalog=os.environ.get("LAKEHOUSE_CATALOG", "lakehouse"),
-            grants=grants,
-            revoke_from=revoke_from,
-            apply=deployment is Deployment.DATABRICKS,
+            catalog=settings.paths.catalog or "lakehouse",
+            grants={layer: dict(grants) for layer, grants in settings.finance.grants.items()},
+            revoke_from=list(settings.finance.revoke_from),
+            apply=settings.deployment is Deployment.DATABRICKS,
         ),
     }

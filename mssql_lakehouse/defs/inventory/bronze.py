@@ -23,9 +23,8 @@ from pyspark.sql import types as T
 from mssql_lakehouse.defs.inventory.common import INVENTORY_DAILY, REJECTED_FILES, SNAPSHOTS
 from mssql_lakehouse.defs.inventory.landing import LandedFile, landed_files
 from mssql_lakehouse.defs.inventory.partitions import partition_day_and_region
-from mssql_lakehouse.defs.inventory.settings import autoloader_state_dir, landing_dir
+from mssql_lakehouse.defs.inventory.settings import InventoryConfig
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
-from mssql_lakehouse.settings import running_on_databricks
 from mssql_lakehouse.lib.transforms.inventory import (
     EXPORT_CONTRACT,
     conform,
@@ -114,12 +113,17 @@ def _landed_before(prior: DataFrame | None, day: str, region: str) -> tuple[Data
 
 
 def _land_local(
-    spark: SparkSession, prior: DataFrame | None, day: str, region: str, ingested_at: dt.datetime
+    spark: SparkSession,
+    landing: InventoryConfig,
+    prior: DataFrame | None,
+    day: str,
+    region: str,
+    ingested_at: dt.datetime,
 ) -> tuple[list[DataFrame], list[dict[str, Any]], int]:
     """The day folder's rows (unchanged files keep their landed rows), its rejections, files read anew."""
     before, landed_files_before = _landed_before(prior, day, region)
     frames, rejected, unchanged, read = [], [], [], 0
-    for f in landed_files(landing_dir(region, day)):
+    for f in landed_files(landing.landing_dir(region, day)):
         if landed_files_before.get(f.name) == (f.size, f.modified_micros):
             unchanged.append(f.name)
             continue
@@ -152,15 +156,17 @@ def _cloud_files(spark: SparkSession, folder: str) -> list[LandedFile]:
     ]
 
 
-def _land_autoloader(spark: SparkSession, day: str, region: str) -> tuple[list[DataFrame], list[dict[str, Any]], int]:
+def _land_autoloader(
+    spark: SparkSession, landing: InventoryConfig, day: str, region: str
+) -> tuple[list[DataFrame], list[dict[str, Any]], int]:
     """Auto Loader over the day folder: each format's stream appends what it has not read yet to a staging table.
 
     The staging table holds every row Auto Loader ever read from the folder, so the partition is
     rebuilt from it whole (and identically when no file is new). A new column stops the stream
     once after Auto Loader recorded it (``addNewColumns``); the second start reads with it.
     """
-    source = landing_dir(region, day)
-    state = f"{autoloader_state_dir(region)}/{day}"
+    source = landing.landing_dir(region, day)
+    state = f"{landing.autoloader_state_dir(region)}/{day}"
     files = _cloud_files(spark, source)
     frames, rejected = [], []
     for fmt in sorted({f.format for f in files if f.format}):
@@ -260,6 +266,7 @@ def inventory_snapshots(context: dg.AssetExecutionContext):
     """Land the regions' inventory export files of the partitions' days."""
     spark: SparkSession = context.resources.spark.get_session()
     tables: LakehouseTables = context.resources.tables
+    landing: InventoryConfig = context.resources.inventory_settings
     ingested_at = dt.datetime.now(dt.timezone.utc)
     location = tables.location(SNAPSHOTS)
     prior = location.read(spark) if location.exists(spark) else None
@@ -267,10 +274,10 @@ def inventory_snapshots(context: dg.AssetExecutionContext):
     frames, rejected, files_read = [empty_bronze(spark)], [], 0
     for key in context.partition_keys:
         day, region = partition_day_and_region(key)
-        if running_on_databricks():
-            landed, bad, read = _land_autoloader(spark, day, region)
+        if landing.autoloader:
+            landed, bad, read = _land_autoloader(spark, landing, day, region)
         else:
-            landed, bad, read = _land_local(spark, prior, day, region, ingested_at)
+            landed, bad, read = _land_local(spark, landing, prior, day, region, ingested_at)
         frames += landed
         rejected += bad
         files_read += read

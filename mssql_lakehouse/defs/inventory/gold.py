@@ -15,7 +15,6 @@ from pyspark.sql import functions as F
 
 from mssql_lakehouse.defs.inventory.common import INVENTORY, INVENTORY_DAILY, POSITION, SNAPSHOTS
 from mssql_lakehouse.defs.inventory.partitions import partition_day_and_region
-from mssql_lakehouse.defs.inventory.settings import min_days_of_cover
 from mssql_lakehouse.defs.sales.gold import DAILY_SKU_SALES
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.transforms.inventory import daily_snapshot
@@ -75,7 +74,8 @@ def inventory_position(context: dg.AssetExecutionContext, snapshots: DataFrame):
     tables: LakehouseTables = context.resources.tables
     first, last = _days(context)
     sales = _recent_sales(tables, spark, first, last)
-    positions = position_of(snapshots, _skus(tables, spark, last), sales, min_days_of_cover()).localCheckpoint()
+    min_days_of_cover = context.resources.inventory_settings.min_days_of_cover
+    positions = position_of(snapshots, _skus(tables, spark, last), sales, min_days_of_cover).localCheckpoint()
     yield dg.Output(positions, metadata={"demand_from_sales": sales is not None})
 
     per_day = [F.col("position_date").alias("d"), "region"]

@@ -2,10 +2,9 @@
 
 import dagster as dg
 
-from mssql_lakehouse.defs.inventory.settings import inventory_regions
-from mssql_lakehouse.lib.partitions import daily_partitions
+from mssql_lakehouse.lib.partitions import PARTITION_SETTINGS, daily_partitions
 
-region_partitions = dg.StaticPartitionsDefinition(list(inventory_regions()))
+region_partitions = dg.StaticPartitionsDefinition(list(PARTITION_SETTINGS.inventory.regions))
 
 inventory_partitions = dg.MultiPartitionsDefinition({"date": daily_partitions, "region": region_partitions})
 

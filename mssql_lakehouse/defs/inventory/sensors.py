@@ -14,7 +14,7 @@ import json
 import dagster as dg
 
 from mssql_lakehouse.defs.inventory.landing import day_folders, fingerprint, landed_files
-from mssql_lakehouse.defs.inventory.settings import inventory_regions, landing_dir, landing_root
+from mssql_lakehouse.defs.inventory.settings import InventoryConfig
 from mssql_lakehouse.lib.partitions import daily_partitions
 from mssql_lakehouse.lib.requested_runs import Requested, follow_up, log_notes, skip_reason, with_retries
 
@@ -25,14 +25,14 @@ inventory = dg.define_asset_job(
 )
 
 
-def changed_folders(known_days: set[str], seen: dict[str, str]) -> dict[str, str]:
+def changed_folders(landing: InventoryConfig, known_days: set[str], seen: dict[str, str]) -> dict[str, str]:
     """Partition key -> fingerprint, for every non-empty day folder whose file set is not the one seen."""
     changed = {}
-    for region in inventory_regions():
-        for day in day_folders(landing_root(region)):
+    for region in landing.regions:
+        for day in day_folders(landing.landing_root(region)):
             if day not in known_days:
                 continue
-            files = landed_files(landing_dir(region, day))
+            files = landed_files(landing.landing_dir(region, day))
             key = dg.MultiPartitionKey({"date": day, "region": region})
             if files and seen.get(key) != fingerprint(files):
                 changed[key] = fingerprint(files)
@@ -55,10 +55,10 @@ def _parse(cursor: str | None) -> tuple[dict[str, str], list[Requested]]:
     description="Requests an inventory run for each (day, region) whose landing folder gained or changed files, "
     "and again (a few times) for one whose run failed.",
 )
-def inventory_file_arrival(context: dg.SensorEvaluationContext):
+def inventory_file_arrival(context: dg.SensorEvaluationContext, inventory_settings: InventoryConfig):
     seen, requested = _parse(context.cursor)
     known = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
-    changed = changed_folders(known, seen)
+    changed = changed_folders(inventory_settings, known, seen)
     new = [
         Requested(
             run_key=f"inventory-{key}-{files_hash}",

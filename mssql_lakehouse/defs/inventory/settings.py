@@ -1,54 +1,56 @@
-"""The inventory use case's configuration, read from the environment in one place.
+"""The inventory use case's resource: where each region's exports land, and where stock-out risk starts.
 
-``LAKEHOUSE_INVENTORY_REGIONS`` (comma-separated, default ``amer,emea,apac``) names the regions;
-each region's exports land in ``LAKEHOUSE_LANDING_ROOT_<REGION>`` (a folder or a cloud URI, so
-each region can have its own geo-redundant container), by default
-``$LAKEHOUSE_HOME/landing/inventory/<region>`` locally and the Unity Catalog volume
-``/Volumes/<LAKEHOUSE_CATALOG>/landing/inventory/<region>`` on Databricks; one folder per day,
-``<root>/<YYYY-MM-DD>/``.
-``LAKEHOUSE_INVENTORY_MIN_DAYS_OF_COVER`` (default 3) is where stock-out risk starts.
+Built from the settings' inventory section (``LAKEHOUSE_INVENTORY_*``, ``LAKEHOUSE_LANDING_ROOT_<REGION>``,
+``LAKEHOUSE_AUTOLOADER_ROOT_<REGION>``); the regions themselves shape the partitions.
 """
 
 from __future__ import annotations
 
-import os
+import dagster as dg
+from pydantic import Field
 
-from mssql_lakehouse.lib.regions import DEFAULT_REGIONS, validate_region
-from mssql_lakehouse.settings import Deployment, LocalPaths, current_deployment, running_on_databricks
+from mssql_lakehouse.settings import LakehouseSettings
+
+
+class InventoryConfig(dg.ConfigurableResource):
+    """Each region's landing root (one folder per day, ``<root>/<YYYY-MM-DD>/``) and the stock-out threshold."""
+
+    landing_roots: dict[str, str] = Field(description="Region -> folder or URI holding its day folders of exports.")
+    autoloader_roots: dict[str, str] = Field(description="Region -> Auto Loader's checkpoints and inferred schemas.")
+    min_days_of_cover: float = Field(default=3.0, description="Where stock-out risk starts.")
+    autoloader: bool = Field(default=False, description="Land with Auto Loader (on a Databricks cluster).")
+
+    @classmethod
+    def from_settings(cls, settings: LakehouseSettings) -> InventoryConfig:
+        inventory = settings.inventory
+        return cls(
+            landing_roots=dict(inventory.landing_roots),
+            autoloader_roots=dict(inventory.autoloader_roots),
+            min_days_of_cover=inventory.min_days_of_cover,
+            autoloader=settings.paths.on_databricks,
+        )
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(self.landing_roots)
+
+    def landing_root(self, region: str) -> str:
+        return self.landing_roots[region]
+
+    def landing_dir(self, region: str, day: str) -> str:
+        """Where the exports of one region and day land: ``<landing root>/<YYYY-MM-DD>``."""
+        return f"{self.landing_root(region)}/{day}"
+
+    def autoloader_state_dir(self, region: str) -> str:
+        return self.autoloader_roots[region]
+
+
+# -- thin names the demo ERP's CLI still uses; they read LakehouseSettings.from_env() ------------
 
 
 def inventory_regions() -> tuple[str, ...]:
-    raw = os.environ.get("LAKEHOUSE_INVENTORY_REGIONS")
-    regions = [r.strip() for r in raw.split(",") if r.strip()] if raw else list(DEFAULT_REGIONS)
-    if not regions or len(set(regions)) != len(regions):
-        raise ValueError(f"LAKEHOUSE_INVENTORY_REGIONS must name regions without repeats, got {raw!r}")
-    # Region names become partition keys, folder names and environment variable suffixes.
-    return tuple(validate_region(r) for r in regions)
-
-
-def landing_root(region: str) -> str:
-    """The folder (or URI) holding a region's day folders of exports."""
-    configured = os.environ.get(f"LAKEHOUSE_LANDING_ROOT_{validate_region(region).upper()}")
-    if configured:
-        return configured.rstrip("/")
-    catalog = os.environ.get("LAKEHOUSE_CATALOG")
-    if catalog and (running_on_databricks() or current_deployment() is Deployment.DATABRICKS):
-        return f"/Volumes/{catalog}/landing/inventory/{region}"
-    return str(LocalPaths.from_env().landing_root / "inventory" / region)
+    return LakehouseSettings.from_env().inventory.regions
 
 
 def landing_dir(region: str, day: str) -> str:
-    """Where the exports of one region and day land: ``<landing root>/<YYYY-MM-DD>``."""
-    return f"{landing_root(region)}/{day}"
-
-
-def autoloader_state_dir(region: str) -> str:
-    """Auto Loader's checkpoints and inferred schemas for a region (Databricks), next to its landing root.
-
-    ``_``-prefixed, so neither Auto Loader nor the file-arrival sensor takes it for a day folder.
-    """
-    return os.environ.get(f"LAKEHOUSE_AUTOLOADER_ROOT_{region.upper()}", f"{landing_root(region)}/_autoloader")
-
-
-def min_days_of_cover() -> float:
-    return float(os.environ.get("LAKEHOUSE_INVENTORY_MIN_DAYS_OF_COVER", "3"))
+    return InventoryConfig.from_settings(LakehouseSettings.from_env()).landing_dir(region, day)

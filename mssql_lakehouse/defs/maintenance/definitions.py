@@ -7,4 +7,4 @@ from mssql_lakehouse.settings import LakehouseSettings
 
 
 def build_defs(settings: LakehouseSettings) -> dg.Definitions:
-    return dg.Definitions(jobs=[lakehouse_maintenance], schedules=[lakehouse_maintenance_schedule()])
+    return dg.Definitions(jobs=[lakehouse_maintenance], schedules=[lakehouse_maintenance_schedule(settings)])

@@ -28,7 +28,6 @@ replica is never vacuumed: replication deletes what the source's VACUUM deleted.
 """
 
 import math
-import os
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -41,7 +40,7 @@ from pyspark.sql import SparkSession
 from mssql_lakehouse.lib.asset_defaults import SPARK_RESOURCES
 from mssql_lakehouse.lib.io.delta_tables import DeltaLocation, commit_metadata, session_conf
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
-from mssql_lakehouse.settings import erp_timezone
+from mssql_lakehouse.settings import LakehouseSettings
 
 DELETED_FILE_RETENTION = "delta.deletedFileRetentionDuration"
 LOG_RETENTION = "delta.logRetentionDuration"
@@ -49,7 +48,6 @@ LOG_RETENTION = "delta.logRetentionDuration"
 DEFAULT_DELETED_FILE_RETENTION_HOURS = 7 * 24.0
 DEFAULT_LOG_RETENTION_HOURS = 30 * 24.0
 VACUUM_LOGGING_CONF = "spark.databricks.delta.vacuum.logging.enabled"
-DEFAULT_MAINTENANCE_CRON = "0 3 * * 0"  # Sunday 03:00, away from the nightly runs
 
 _HOURS_PER_UNIT = {
     "microsecond": 1 / 3_600_000_000, "millisecond": 1 / 3_600_000, "second": 1 / 3600, "minute": 1 / 60,
@@ -214,12 +212,12 @@ def lakehouse_maintenance() -> None:
     vacuum_lakehouse_tables()
 
 
-def lakehouse_maintenance_schedule() -> dg.ScheduleDefinition:
+def lakehouse_maintenance_schedule(settings: LakehouseSettings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="lakehouse_maintenance_schedule",
         job=lakehouse_maintenance,
-        cron_schedule=os.environ.get("LAKEHOUSE_MAINTENANCE_CRON", DEFAULT_MAINTENANCE_CRON),
-        execution_timezone=erp_timezone(),
+        cron_schedule=settings.maintenance.cron,
+        execution_timezone=settings.erp_timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Weekly VACUUM of every lakehouse table (LAKEHOUSE_MAINTENANCE_CRON).",
     )

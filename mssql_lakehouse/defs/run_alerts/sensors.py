@@ -6,8 +6,7 @@ requests, the inventory and finance jobs, the DR replica and runs launched from 
 
 import dagster as dg
 
-from mssql_lakehouse.lib.run_alerts import RunAlert, record
-from mssql_lakehouse.settings import run_alerts_uri
+from mssql_lakehouse.lib.run_alerts import RunAlert, RunAlertsTable
 
 
 def failed_checks(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[RunAlert]:
@@ -42,7 +41,7 @@ def _partition(run: dg.DagsterRun) -> str:
 # Without monitored_jobs a run status sensor watches every job of its code location, including
 # the job a sensor with an asset selection as target runs (Customer 360).
 @dg.run_failure_sensor(name="record_failed_runs", default_status=dg.DefaultSensorStatus.RUNNING)
-def record_failed_runs(context: dg.RunFailureSensorContext):
+def record_failed_runs(context: dg.RunFailureSensorContext, run_alerts: RunAlertsTable):
     run = context.dagster_run
     failure = RunAlert(
         job_name=run.job_name,
@@ -54,11 +53,11 @@ def record_failed_runs(context: dg.RunFailureSensorContext):
         severity="ERROR",
         message=(context.failure_event.message or "run failed")[:2000],
     )
-    record(run_alerts_uri(), [failure, *failed_checks(context.instance, run)])
+    run_alerts.record([failure, *failed_checks(context.instance, run)])
 
 
 @dg.run_status_sensor(
     name="record_failed_checks", run_status=dg.DagsterRunStatus.SUCCESS, default_status=dg.DefaultSensorStatus.RUNNING
 )
-def record_failed_checks(context: dg.RunStatusSensorContext):
-    record(run_alerts_uri(), failed_checks(context.instance, context.dagster_run))
+def record_failed_checks(context: dg.RunStatusSensorContext, run_alerts: RunAlertsTable):
+    run_alerts.record(failed_checks(context.instance, context.dagster_run))

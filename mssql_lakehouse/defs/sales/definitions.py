@@ -14,6 +14,6 @@ def build_defs(settings: LakehouseSettings) -> dg.Definitions:
         assets=dg.load_assets_from_modules([bronze, silver, gold]),
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[sales_nightly, sales_gold_refresh],
-        schedules=[sales_nightly_at_erp_cutoff()],
+        schedules=[sales_nightly_at_erp_cutoff(settings)],
         sensors=[sales_late_data],
     )

@@ -1,24 +1,20 @@
 """The nightly sales run, at the ERP's cut-off in the ERP's time zone."""
 
-import os
-
 import dagster as dg
 
 from mssql_lakehouse.defs.sales.jobs import sales_nightly
 from mssql_lakehouse.lib.partitions import daily_partitions
-from mssql_lakehouse.settings import erp_timezone
-
-DEFAULT_CUTOFF_CRON = "0 2 * * *"
+from mssql_lakehouse.settings import LakehouseSettings
 
 
-def sales_nightly_at_erp_cutoff() -> dg.ScheduleDefinition:
+def sales_nightly_at_erp_cutoff(settings: LakehouseSettings) -> dg.ScheduleDefinition:
     """Runs after the ERP's cut-off (``LAKEHOUSE_SALES_CUTOFF_CRON``, default 02:00) for the day that ended."""
 
     @dg.schedule(
         name="sales_nightly_at_erp_cutoff",
         job=sales_nightly,
-        cron_schedule=os.environ.get("LAKEHOUSE_SALES_CUTOFF_CRON", DEFAULT_CUTOFF_CRON),
-        execution_timezone=erp_timezone(),
+        cron_schedule=settings.sales.cutoff_cron,
+        execution_timezone=settings.erp_timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:

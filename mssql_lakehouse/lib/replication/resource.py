@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,7 @@ from mssql_lakehouse.lib.io.delta_tables import DeltaLocation
 from mssql_lakehouse.lib.replication.databricks import last_clone, replicate_catalog_table
 from mssql_lakehouse.lib.replication.delta_log import list_log
 from mssql_lakehouse.lib.replication.local import TableReplication, replicate_table
-from mssql_lakehouse.settings import (
-    Deployment,
-    LocalPaths,
-    Site,
-    active_site,
-    current_deployment,
-    dr_catalog,
-    dr_max_lag_minutes,
-    dr_tables,
-)
+from mssql_lakehouse.settings import Deployment, LakehouseSettings
 
 
 class DrReplication(dg.ConfigurableResource):
@@ -77,20 +67,18 @@ class DrReplication(dg.ConfigurableResource):
         return list_log(Path(target.path)).version
 
 
-def dr_resources(deployment: Deployment | None = None) -> dict[str, Any]:
-    """``dr_replication`` for the deployment: active site -> standby site, or catalog -> DR catalog."""
-    deployment = deployment or current_deployment()
-    common = {"tables": dr_tables(), "max_lag_minutes": dr_max_lag_minutes()}
-    if deployment is Deployment.DATABRICKS:
-        if active_site() is Site.SECONDARY:
-            raise ValueError(
-                "LAKEHOUSE_ACTIVE_SITE applies to local tables roots. On Databricks, fail over by pointing "
-                "LAKEHOUSE_CATALOG at the DR catalog and LAKEHOUSE_DR_CATALOG at the primary one."
-            )
+def dr_resources(settings: LakehouseSettings) -> dict[str, Any]:
+    """``dr_replication`` for the deployment: active site -> standby site, or catalog -> DR catalog.
+
+    On Databricks a failover points ``LAKEHOUSE_CATALOG`` at the DR catalog (the settings refuse
+    ``LAKEHOUSE_ACTIVE_SITE=secondary`` there).
+    """
+    common = {"tables": list(settings.dr.tables), "max_lag_minutes": settings.dr.max_lag_minutes}
+    if settings.deployment is Deployment.DATABRICKS:
         return {"dr_replication": DrReplication(
-            **common, source_catalog=os.environ.get("LAKEHOUSE_CATALOG"), target_catalog=dr_catalog()
+            **common, source_catalog=settings.paths.catalog, target_catalog=settings.dr.catalog
         )}
-    paths = LocalPaths.from_env()
+    paths = settings.paths
     return {"dr_replication": DrReplication(
-        **common, source_root=str(paths.tables_root), target_root=str(paths.standby_tables_root)
+        **common, source_root=str(paths.local_tables_root), target_root=str(paths.standby_tables_root)
     )}

@@ -1,4 +1,4 @@
-"""The databricks deployment: the step launcher and where its tables live, configured from the environment.
+"""The databricks deployment: the step launcher and where its tables live, built from the settings.
 
 Building the launcher validates the settings and calls nothing: it talks to the
 workspace only when a step runs. Then it uploads our code packages (only them,
@@ -9,7 +9,9 @@ events back.
 Secrets never travel as values. The workspace credentials are ``{"env": NAME}``
 references resolved on the launching machine; the SQL Server credentials are
 Databricks secret-scope references (``LAKEHOUSE_DATABRICKS_SECRETS``) that the
-cluster turns into environment variables before the step starts.
+cluster turns into environment variables before the step starts. The cluster rebuilds the
+definitions from its own environment, so the settings that shape partitions or what a step does
+travel as plain variables: the fields the settings mark as forwarded (``LakehouseSettings.forwarded_env``).
 
 On the cluster itself (the remote side of the launcher) the same definitions
 are loaded again; there only :class:`DatabricksTables` is needed, so the
@@ -18,7 +20,6 @@ cluster needs neither the workspace host nor a token.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -34,83 +35,20 @@ from dagster_databricks import databricks_pyspark_step_launcher
 from dagster_databricks.databricks import DatabricksError
 from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
 
-from mssql_lakehouse.settings import project_root
-
-DEFAULT_SECRETS = "MSSQL_PASSWORD=lakehouse/mssql-password"
-DEFAULT_CODE_PACKAGES = "mssql_lakehouse"
-# Both sides must build the same partitions and read the same source: these travel as plain
-# environment variables when set. Anything secret goes through LAKEHOUSE_DATABRICKS_SECRETS.
-FORWARDED_ENV = (
-    "LAKEHOUSE_ERP_TIMEZONE",
-    "LAKEHOUSE_PARTITIONS_START",
-    "MSSQL_SERVER",
-    "MSSQL_PORT",
-    "MSSQL_DATABASE",
-    "MSSQL_AUTH",
-    "MSSQL_USER",
-    "MSSQL_CLIENT_ID",
-    "MSSQL_TENANT_ID",
-    "MSSQL_ENCRYPT",
-    "MSSQL_TRUST_SERVER_CERTIFICATE",
-    # The cluster rebuilds the definitions from its own environment: settings that shape
-    # partitions or what a step does must be the same on both sides.
-    "LAKEHOUSE_INVENTORY_REGIONS",
-    "LAKEHOUSE_INVENTORY_MIN_DAYS_OF_COVER",
-    "LAKEHOUSE_CDC_FEED",
-    "LAKEHOUSE_CDC_MAX_LAG_HOURS",
-    "LAKEHOUSE_DEBEZIUM_SOURCE",
-    "LAKEHOUSE_DEBEZIUM_PATH",
-    "LAKEHOUSE_DEBEZIUM_STORAGE",
-    "LAKEHOUSE_DEBEZIUM_TIME_PRECISION_MODE",
-    "LAKEHOUSE_DEBEZIUM_DECIMAL_HANDLING_MODE",
-    "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS",
-    "LAKEHOUSE_KAFKA_TOPIC",
-    "LAKEHOUSE_ARCHIVE_ROOT",
-    "LAKEHOUSE_AUDIT_RETENTION_DAYS",
-    "LAKEHOUSE_FINANCE_GRANTS",
-    "LAKEHOUSE_FINANCE_REVOKE_FROM",
-    "LAKEHOUSE_DR_TABLES",
-    "LAKEHOUSE_DR_CATALOG",
-    "LAKEHOUSE_RUN_ALERTS_URI",
+from mssql_lakehouse.settings import (
+    DatabricksWorkspaceSettings,
+    LakehouseSettings,
+    PathsSettings,
+    SettingsError,
+    project_root,
 )
-# Per-region settings, forwarded by prefix.
-FORWARDED_ENV_PREFIXES = ("LAKEHOUSE_LANDING_ROOT_", "LAKEHOUSE_AUTOLOADER_ROOT_")
-SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|CONNECTION_STRING|(^|_)KEY($|_)")
+
 # The Databricks runtime ships Spark and Delta; installing its own pyspark breaks it. The UI is not needed.
 PROVIDED_BY_RUNTIME = frozenset({"pyspark", "delta-spark", "dagster-webserver"})
 
 
-class DatabricksSettingsError(ValueError):
-    """The databricks deployment is missing or has malformed settings."""
-
-
 class DatabricksStepError(Exception):
     """A Databricks run for a step did not complete; says what the workspace reported."""
-
-
-@dataclass(frozen=True)
-class SecretToEnv:
-    env_name: str
-    scope: str
-    key: str
-
-
-def parse_secret_mappings(raw: str) -> list[SecretToEnv]:
-    """Parse ``ENV=scope/key;ENV2=scope/key2`` into secret-to-environment mappings."""
-    mappings = []
-    for item in _items(raw):
-        env_name, sep, ref = item.partition("=")
-        scope, slash, key = ref.partition("/")
-        if not (sep and slash and env_name.strip() and scope.strip() and key.strip()):
-            raise DatabricksSettingsError(
-                f"LAKEHOUSE_DATABRICKS_SECRETS entry {item!r} is not of the form ENV_NAME=scope/key"
-            )
-        mappings.append(SecretToEnv(env_name.strip(), scope.strip(), key.strip()))
-    return mappings
-
-
-def _items(raw: str) -> list[str]:
-    return [part.strip() for part in raw.replace(",", ";").split(";") if part.strip()]
 
 
 @dataclass(frozen=True)
@@ -119,28 +57,15 @@ class DatabricksTables:
 
     ``LAKEHOUSE_CATALOG`` gives ``<catalog>.<layer>.<table>``; ``LAKEHOUSE_TABLES_ROOT`` gives
     path-based tables ``<root>/<layer>/<table>`` (an ``abfss://`` or ``s3://`` location, a
-    ``/Volumes/...`` path). Exactly one of them is set; both sides of the launcher read it.
+    ``/Volumes/...`` path). The settings make sure exactly one of them is set on both sides of the launcher.
     """
 
     catalog: str | None = None
     tables_root: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DatabricksTables:
-        env = os.environ if env is None else env
-        catalog, root = env.get("LAKEHOUSE_CATALOG", "").strip(), env.get("LAKEHOUSE_TABLES_ROOT", "").strip()
-        if bool(catalog) == bool(root):
-            raise DatabricksSettingsError(
-                "LAKEHOUSE_DEPLOYMENT=databricks needs exactly one of LAKEHOUSE_CATALOG (Unity Catalog"
-                " tables) or LAKEHOUSE_TABLES_ROOT (path-based tables)"
-                + (", not both" if catalog else "")
-            )
-        return cls(catalog=catalog or None, tables_root=root or None)
-
-    def env_variables(self) -> dict[str, str]:
-        if self.catalog:
-            return {"LAKEHOUSE_CATALOG": self.catalog}
-        return {"LAKEHOUSE_TABLES_ROOT": str(self.tables_root)}
+    def from_settings(cls, paths: PathsSettings) -> DatabricksTables:
+        return cls(catalog=paths.catalog, tables_root=None if paths.catalog else paths.tables_root)
 
 
 def cluster_libraries(extra: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -177,133 +102,76 @@ def _normalise(name: str) -> str:
 
 @dataclass(frozen=True)
 class DatabricksSettings:
+    """What the step launcher needs: the workspace, the tables, and the plain variables the cluster gets."""
+
     tables: DatabricksTables
-    cluster: Mapping[str, Any]
-    staging_prefix: str
-    secrets: list[SecretToEnv]
+    workspace: DatabricksWorkspaceSettings
     forwarded_env: Mapping[str, str]
-    auth: Mapping[str, Any]
-    code_packages: tuple[str, ...]
-    extra_libraries: tuple[str, ...]
-    run_timeout_seconds: int
-    wait_timeout_seconds: int
-    poll_interval_seconds: float
 
     @property
     def catalog(self) -> str | None:
         return self.tables.catalog
 
+    @property
+    def code_packages(self) -> tuple[str, ...]:
+        return self.workspace.code_packages
+
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DatabricksSettings:
-        env = os.environ if env is None else env
-        missing = [] if env.get("DATABRICKS_HOST") else ["DATABRICKS_HOST"]
-        if env.get("DATABRICKS_TOKEN"):
-            auth: dict[str, Any] = {"databricks_token": {"env": "DATABRICKS_TOKEN"}}
-        elif env.get("DATABRICKS_CLIENT_ID") and env.get("DATABRICKS_CLIENT_SECRET"):
-            auth = {
-                "oauth_credentials": {
-                    "client_id": {"env": "DATABRICKS_CLIENT_ID"},
-                    "client_secret": {"env": "DATABRICKS_CLIENT_SECRET"},
-                }
-            }
-        else:
-            auth = {}
-            missing.append("DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET)")
-        if not (env.get("LAKEHOUSE_CATALOG", "").strip() or env.get("LAKEHOUSE_TABLES_ROOT", "").strip()):
-            missing.append("LAKEHOUSE_CATALOG (or LAKEHOUSE_TABLES_ROOT)")
-        if missing:
-            raise DatabricksSettingsError(
-                "LAKEHOUSE_DEPLOYMENT=databricks needs these environment variables: " + ", ".join(missing)
-            )
-        staging = env.get("DATABRICKS_STAGING_PREFIX", "/dagster_staging")
-        if not staging.startswith("/"):
-            raise DatabricksSettingsError(f"DATABRICKS_STAGING_PREFIX must be an absolute DBFS path, not {staging!r}")
-        run_timeout = _int(env, "DATABRICKS_RUN_TIMEOUT_SECONDS", 3600)
-        secrets = parse_secret_mappings(env.get("LAKEHOUSE_DATABRICKS_SECRETS", DEFAULT_SECRETS))
+    def from_settings(cls, settings: LakehouseSettings) -> DatabricksSettings:
+        """From settings of the databricks deployment (which ``LakehouseSettings.from_env`` validated)."""
         return cls(
-            tables=DatabricksTables.from_env(env),
-            cluster=_cluster(env),
-            staging_prefix=staging,
-            secrets=secrets,
-            forwarded_env=_forwarded_env(env, {s.env_name for s in secrets}),
-            auth=auth,
-            code_packages=tuple(_items(env.get("LAKEHOUSE_DATABRICKS_CODE_PACKAGES", DEFAULT_CODE_PACKAGES))),
-            extra_libraries=tuple(_items(env.get("LAKEHOUSE_DATABRICKS_EXTRA_LIBRARIES", ""))),
-            run_timeout_seconds=run_timeout,
-            # The launcher gives up a little after Databricks would have timed the run out itself.
-            wait_timeout_seconds=_int(env, "DATABRICKS_WAIT_TIMEOUT_SECONDS", run_timeout + 300),
-            poll_interval_seconds=_float(env, "DATABRICKS_POLL_INTERVAL_SECONDS", 10.0),
+            tables=DatabricksTables.from_settings(settings.paths),
+            workspace=settings.databricks,
+            forwarded_env=settings.forwarded_env,
         )
 
     def launcher_config(self) -> dict[str, Any]:
         """Config of ``databricks_pyspark_step_launcher``; the code package path is added per step."""
+        workspace = self.workspace
         return {
             "run_config": {
                 "run_name": "mssql_lakehouse step",
-                "cluster": dict(self.cluster),
-                "libraries": cluster_libraries(self.extra_libraries),
-                "timeout_seconds": self.run_timeout_seconds,
+                "cluster": _cluster(workspace),
+                "libraries": cluster_libraries(workspace.extra_libraries),
+                "timeout_seconds": workspace.run_timeout_seconds,
             },
+            # Credentials are {"env": NAME} references, resolved on the launching machine.
             "databricks_host": {"env": "DATABRICKS_HOST"},
-            **self.auth,
-            "staging_prefix": self.staging_prefix,
+            **_auth(workspace),
+            "staging_prefix": workspace.staging_prefix,
             "secrets_to_env_variables": [
-                {"name": s.env_name, "scope": s.scope, "key": s.key} for s in self.secrets
+                {"name": s.env_name, "scope": s.scope, "key": s.key} for s in workspace.secrets
             ],
-            "env_variables": {
-                "LAKEHOUSE_DEPLOYMENT": "databricks",
-                **self.tables.env_variables(),
-                **self.forwarded_env,
-            },
-            "max_completion_wait_time_seconds": self.wait_timeout_seconds,
-            "poll_interval_sec": self.poll_interval_seconds,
+            "env_variables": {"LAKEHOUSE_DEPLOYMENT": "databricks", **self.forwarded_env},
+            "max_completion_wait_time_seconds": workspace.wait_timeout_seconds,
+            "poll_interval_sec": workspace.poll_interval_seconds,
             "verbose_logs": False,
         }
 
 
-def _cluster(env: Mapping[str, str]) -> dict[str, Any]:
-    if env.get("DATABRICKS_CLUSTER_ID"):
-        return {"existing": env["DATABRICKS_CLUSTER_ID"]}
-    new: dict[str, Any] = {
-        "spark_version": env.get("DATABRICKS_SPARK_VERSION", "17.3.x-scala2.13"),
-        "nodes": {"node_types": {"node_type_id": env.get("DATABRICKS_NODE_TYPE", "Standard_D4ds_v5")}},
-        "size": {"num_workers": _int(env, "DATABRICKS_NUM_WORKERS", 2)},
-        # A job cluster reaches Unity Catalog only in a governed access mode.
-        "data_security_mode": env.get("DATABRICKS_DATA_SECURITY_MODE", "SINGLE_USER"),
+def _auth(workspace: DatabricksWorkspaceSettings) -> dict[str, Any]:
+    if workspace.token:
+        return {"databricks_token": {"env": workspace.token}}
+    return {
+        "oauth_credentials": {
+            "client_id": {"env": "DATABRICKS_CLIENT_ID"},
+            "client_secret": {"env": workspace.client_secret},
+        }
     }
-    if env.get("DATABRICKS_POLICY_ID"):
-        new["policy_id"] = env["DATABRICKS_POLICY_ID"]
+
+
+def _cluster(workspace: DatabricksWorkspaceSettings) -> dict[str, Any]:
+    if workspace.cluster_id:
+        return {"existing": workspace.cluster_id}
+    new: dict[str, Any] = {
+        "spark_version": workspace.spark_version,
+        "nodes": {"node_types": {"node_type_id": workspace.node_type}},
+        "size": {"num_workers": workspace.num_workers},
+        "data_security_mode": workspace.data_security_mode,
+    }
+    if workspace.policy_id:
+        new["policy_id"] = workspace.policy_id
     return {"new": new}
-
-
-def _forwarded_env(env: Mapping[str, str], secret_names: set[str]) -> dict[str, str]:
-    extra = _items(env.get("LAKEHOUSE_DATABRICKS_FORWARD_ENV", ""))
-    refused = [n for n in extra if SECRET_LOOKING.search(n.upper()) or n in secret_names]
-    if refused:
-        raise DatabricksSettingsError(
-            f"LAKEHOUSE_DATABRICKS_FORWARD_ENV would copy {', '.join(refused)} into plain run config;"
-            " map secrets with LAKEHOUSE_DATABRICKS_SECRETS instead"
-        )
-    by_prefix = sorted(n for n in env if n.startswith(FORWARDED_ENV_PREFIXES))
-    return {n: env[n] for n in (*FORWARDED_ENV, *by_prefix, *extra) if env.get(n) and n not in secret_names}
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    return _number(env, name, default, int, "a whole number")
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    return _number(env, name, default, float, "a number of seconds")
-
-
-def _number(env: Mapping[str, str], name: str, default, kind: type, what: str):
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise DatabricksSettingsError(f"{name} must be {what}, not {raw!r}") from None
 
 
 def copy_code_packages(packages: Sequence[str], destination: Path) -> None:
@@ -315,7 +183,7 @@ def copy_code_packages(packages: Sequence[str], destination: Path) -> None:
     for name in packages:
         source = Path(import_module(name).__file__ or "").parent
         if not (source / "__init__.py").exists():
-            raise DatabricksSettingsError(f"LAKEHOUSE_DATABRICKS_CODE_PACKAGES: {name!r} is not a regular package")
+            raise SettingsError({"LAKEHOUSE_DATABRICKS_CODE_PACKAGES": f"{name!r} is not a regular package"})
         shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 

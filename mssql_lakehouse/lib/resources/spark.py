@@ -9,9 +9,9 @@ runtime already has is used as it is.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
@@ -19,7 +19,7 @@ from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
 
 from mssql_lakehouse.lib.resources import jars
-from mssql_lakehouse.settings import LocalPaths, jar_cache_dir, running_on_databricks
+from mssql_lakehouse.settings import PathsSettings
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -30,8 +30,7 @@ DELTA_CONF = {
 }
 
 
-def _local_conf(master: str, driver_memory: str, shuffle_partitions: int) -> dict[str, str]:
-    paths = LocalPaths.from_env()
+def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: Path) -> dict[str, str]:
     return {
         **DELTA_CONF,
         "spark.master": master,
@@ -46,9 +45,12 @@ def _local_conf(master: str, driver_memory: str, shuffle_partitions: int) -> dic
         "spark.default.parallelism": str(shuffle_partitions),
         # SQL Server datetime2 has no time zone: read and write wall-clock values untouched.
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.warehouse.dir": str(paths.home / "spark-warehouse"),
+        "spark.sql.warehouse.dir": str(home / "spark-warehouse"),
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+        # Python workers (UDFs) run the driver's interpreter, with its packages, not whatever python3
+        # is first on PATH.
+        "spark.pyspark.python": sys.executable,
     }
 
 
@@ -58,6 +60,9 @@ def _start(conf: dict[str, str]) -> SparkSession:
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    # PySpark started from Python (not spark-submit) takes the workers' interpreter from PYSPARK_PYTHON
+    # only; the context's pythonExec is what every Python UDF is launched with, so set it from the conf.
+    session.sparkContext.pythonExec = conf["spark.pyspark.python"]
     return session
 
 
@@ -66,17 +71,20 @@ def local_spark_session(
     driver_memory: str = "4g",
     shuffle_partitions: int = 4,
     extra_conf: dict[str, str] | None = None,
+    paths: PathsSettings | None = None,
 ) -> SparkSession:
-    """The process's local Spark session with Delta, started on first use."""
+    """The process's local Spark session with Delta, started on first use.
+
+    ``paths`` (default: the default settings') gives the warehouse folder (under ``LAKEHOUSE_HOME``)
+    and the jar cache (``LAKEHOUSE_JAR_CACHE``).
+    """
     with _lock:
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
-        conf = {**_local_conf(master, driver_memory, shuffle_partitions), **(extra_conf or {})}
-        # Python workers (UDFs) run the driver's interpreter, with its packages, not whatever python3
-        # is first on PATH; PySpark reads only this variable for it.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        cache = jar_cache_dir()
+        paths = paths or PathsSettings()
+        conf = {**_local_conf(master, driver_memory, shuffle_partitions, paths.home), **(extra_conf or {})}
+        cache = Path(paths.jar_cache_dir)
         coordinates = jars.local_coordinates()
         cached = jars.cached_jars(cache, coordinates)
         if cached:
@@ -111,10 +119,17 @@ class SparkResource(dg.ConfigurableResource):
         default=4, description="spark.sql.shuffle.partitions for local runs (small data, few cores)."
     )
     extra_conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings.")
+    home: str | None = Field(default=None, description="LAKEHOUSE_HOME: the local warehouse folder is under it.")
+    jar_cache_dir: str | None = Field(default=None, description="LAKEHOUSE_JAR_CACHE: the JVM jars local Spark needs.")
+    on_databricks: bool = Field(default=False, description="Running on a Databricks cluster: use its session.")
+
+    @classmethod
+    def from_settings(cls, paths: PathsSettings) -> SparkResource:
+        return cls(home=str(paths.home), jar_cache_dir=str(paths.jar_cache_dir), on_databricks=paths.on_databricks)
 
     def get_session(self) -> SparkSession:
-        if running_on_databricks():
+        if self.on_databricks:
             return SparkSession.builder.getOrCreate()
-        return local_spark_session(
-            self.master, self.driver_memory, self.shuffle_partitions, self.extra_conf
-        )
+        given = {"home": self.home, "jar_cache_dir": self.jar_cache_dir}
+        paths = PathsSettings(**{name: Path(value) for name, value in given.items() if value})
+        return local_spark_session(self.master, self.driver_memory, self.shuffle_partitions, self.extra_conf, paths)

@@ -24,7 +24,6 @@ import dagster as dg
 from pydantic import Field, model_validator
 from pyspark.sql import SparkSession
 
-from mssql_lakehouse.settings import erp_timezone
 from mssql_lakehouse.lib.sources.connection import ConnectionSettings
 from mssql_lakehouse.lib.sources.control import ControlSession, control_session
 from mssql_lakehouse.lib.sources.dialects import Dialect, dialect_for
@@ -48,9 +47,9 @@ from mssql_lakehouse.lib.sources.positions import lsn_hex
 from mssql_lakehouse.lib.sources.reconcile import ReconciliationFigures
 from mssql_lakehouse.lib.sources.redaction import MASK
 from mssql_lakehouse.lib.sources.spec import ExtractionMode, TableSource
+from mssql_lakehouse.settings import LakehouseSettings
 
 _SECRET_FIELDS = frozenset({"password", "client_secret"})
-_TRUE = {"1", "true", "yes", "on"}
 
 class MssqlSource(dg.ConfigurableResource):
     """One SQL Server database (``engine="mssql"``) or its demo stand-in (``engine="demo"``)."""
@@ -90,6 +89,10 @@ class MssqlSource(dg.ConfigurableResource):
     )
     odbc_driver: str = Field(default="ODBC Driver 18 for SQL Server")
     application_name: str = Field(default="mssql_lakehouse")
+    erp_timezone: str = Field(
+        description="The business day's zone (LAKEHOUSE_ERP_TIMEZONE), the server's clock: from_settings and "
+        "demo take it from the settings, so that every source cuts its windows on the partitions' clock.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -98,55 +101,42 @@ class MssqlSource(dg.ConfigurableResource):
         if isinstance(data, dict) and "time_zone" in data:
             raise SourceConfigError(
                 "MssqlSource takes no time_zone: the server's clock is the business day's zone, "
-                f"LAKEHOUSE_ERP_TIMEZONE (now {erp_timezone()!r})"
+                "LAKEHOUSE_ERP_TIMEZONE, which the settings give every source"
             )
         return data
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def from_env(cls, prefix: str = "MSSQL", **overrides: Any) -> MssqlSource:
-        """Configured from ``<PREFIX>_*`` environment variables; secrets stay ``dg.EnvVar``.
+    def from_settings(cls, settings: LakehouseSettings, **overrides: Any) -> MssqlSource:
+        """The ERP's SQL Server of the settings' ``sources`` section (``MSSQL_*``), on the business day's clock.
 
-        ``<PREFIX>_ENGINE`` (mssql|demo), ``_SERVER``, ``_PORT``, ``_DATABASE``, ``_AUTH``,
-        ``_USER``, ``_PASSWORD``, ``_CLIENT_ID``, ``_CLIENT_SECRET``, ``_TENANT_ID``,
-        ``_ENCRYPT``, ``_TRUST_SERVER_CERTIFICATE``, ``_DEMO_PATH``. Only the secrets' variable
-        names are kept; their values are read when a run starts. The server's clock is the
-        business day's zone, ``LAKEHOUSE_ERP_TIMEZONE``: a ``<PREFIX>_TIME_ZONE`` naming another
-        zone is refused rather than cutting this source's days elsewhere.
+        Secrets stay ``dg.EnvVar`` names; their values are read when a run starts.
         """
-        env = os.environ
-
-        def name(key: str) -> str:
-            return f"{prefix}_{key}"
-
-        own_zone = env.get(name("TIME_ZONE"), "").strip()
-        if own_zone and own_zone != erp_timezone():
-            raise SourceConfigError(
-                f"{name('TIME_ZONE')}={own_zone!r} differs from LAKEHOUSE_ERP_TIMEZONE={erp_timezone()!r}. "
-                f"The ERP's wall clock is the business day: set LAKEHOUSE_ERP_TIMEZONE to the server's "
-                f"zone and unset {name('TIME_ZONE')}."
-            )
-        config: dict[str, Any] = {}
-        for key in ("ENGINE", "SERVER", "DATABASE", "AUTH", "USER", "CLIENT_ID", "TENANT_ID", "DEMO_PATH"):
-            if name(key) in env:
-                config[key.lower()] = env[name(key)]
-        if name("PORT") in env:
-            config["port"] = int(env[name("PORT")])
-        for key in ("ENCRYPT", "TRUST_SERVER_CERTIFICATE"):
-            if name(key) in env:
-                config[key.lower()] = env[name(key)].strip().lower() in _TRUE
-        for key in ("PASSWORD", "CLIENT_SECRET"):
-            if name(key) in env:
-                config[key.lower()] = dg.EnvVar(name(key))
-        config.update(overrides)
-        return cls(**config)
+        sources = settings.sources
+        config: dict[str, Any] = {
+            "engine": sources.engine,
+            "server": sources.server or "",
+            "port": sources.port,
+            "auth": sources.auth,
+            "encrypt": sources.encrypt,
+            "trust_server_certificate": sources.trust_server_certificate,
+        }
+        for key in ("database", "user", "password", "client_id", "client_secret", "tenant_id", "demo_path"):
+            if getattr(sources, key):
+                config[key] = getattr(sources, key)
+        return cls(**{**config, **overrides}, erp_timezone=settings.erp_timezone)
 
     @classmethod
-    def demo(cls, path: str | os.PathLike[str], database: str | None = None, **overrides: Any) -> MssqlSource:
-        """A demo source over one DuckDB file (``erp.duckdb``, ``inventory_<region>.duckdb``)."""
+    def demo(
+        cls, path: str | os.PathLike[str], settings: LakehouseSettings, database: str | None = None, **overrides: Any
+    ) -> MssqlSource:
+        """A demo source over one DuckDB file (``erp.duckdb``, ``inventory_<region>.duckdb``), on the
+        business day's clock of ``settings``."""
         path = os.fspath(path)
         stem = os.path.splitext(os.path.basename(path))[0]
-        return cls(engine="demo", demo_path=path, database=database or stem, **overrides)
+        return cls(
+            engine="demo", demo_path=path, database=database or stem, erp_timezone=settings.erp_timezone, **overrides
+        )
 
     # -- no secret in repr/str --------------------------------------------------------------------
     def __repr_args__(self):  # pydantic builds __repr__ and __str__ from this
@@ -187,7 +177,7 @@ class MssqlSource(dg.ConfigurableResource):
             target_rows_per_partition=self.target_rows_per_partition,
             max_partitions=self.max_partitions,
             # The server's datetime2 values and CDC commit times are on the business day's clock.
-            time_zone=erp_timezone(),
+            time_zone=self.erp_timezone,
         )
 
     @property
@@ -204,7 +194,7 @@ class MssqlSource(dg.ConfigurableResource):
         """Where this source points, safe for logs and metadata (no secrets)."""
         where = self.demo_path if self.engine == "demo" else f"{self.server}:{self.port}"
         out = {"engine": self.engine, "database": self.database, "location": where, "pool": self.pool,
-               "time_zone": erp_timezone()}
+               "time_zone": self.erp_timezone}
         if self.engine == "mssql":
             out.update(auth=self.auth, encrypt=self.encrypt, login=self.user or self.client_id or "(managed identity)")
         return out
