@@ -115,8 +115,7 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
-from mssql_lakehouse_demo import db
-from mssql_lakehouse_demo import schema
+from mssql_lakehouse_demo import db, schema
 from mssql_lakehouse_demo.schema import ct_log_table, ct_table, erp_path
 
 LSN_BYTES = 10
@@ -189,8 +188,7 @@ def cleanup_cdc(demo_dir: Path, capture_instance: str, low_water_mark_time: dt.d
                 "SELECT start_lsn FROM cdc.change_tables WHERE capture_instance = ?", [ci.name]
             ).fetchone()[0]
             first_after, last = con.execute(
-                "SELECT min(start_lsn) FILTER (WHERE tran_end_time >= ?), max(start_lsn) "
-                "FROM cdc.lsn_time_mapping",
+                "SELECT min(start_lsn) FILTER (WHERE tran_end_time >= ?), max(start_lsn) FROM cdc.lsn_time_mapping",
                 [low_water_mark_time],
             ).fetchone()
             if first_after is not None:
@@ -206,8 +204,7 @@ def cleanup_cdc(demo_dir: Path, capture_instance: str, low_water_mark_time: dt.d
                 [new_low, ci.name],
             )
             con.execute(
-                "DELETE FROM cdc.lsn_time_mapping "
-                "WHERE start_lsn < (SELECT min(start_lsn) FROM cdc.change_tables)"
+                "DELETE FROM cdc.lsn_time_mapping WHERE start_lsn < (SELECT min(start_lsn) FROM cdc.change_tables)"
             )
             con.execute("COMMIT")
         except BaseException:

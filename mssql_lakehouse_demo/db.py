@@ -20,8 +20,7 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise DemoDatabaseBusy(
-                f"{path} is open in another process (a reader or a running seed); "
-                "close it and try again"
+                f"{path} is open in another process (a reader or a running seed); close it and try again"
             ) from exc
         raise
 

@@ -176,11 +176,15 @@ def field_schema(column: Column, encoding: Encoding) -> dict[str, Any]:
         if encoding.time_precision_mode == "connect":
             name = "org.apache.kafka.connect.data.Timestamp"
         else:
-            name = {"millis": "io.debezium.time.Timestamp", "micros": "io.debezium.time.MicroTimestamp",
-                    "nanos": "io.debezium.time.NanoTimestamp"}[kind]
+            name = {
+                "millis": "io.debezium.time.Timestamp",
+                "micros": "io.debezium.time.MicroTimestamp",
+                "nanos": "io.debezium.time.NanoTimestamp",
+            }[kind]
         out = {"type": "int64", "name": name, "version": 1}
     elif base == "date":
-        name = "org.apache.kafka.connect.data.Date" if encoding.time_precision_mode == "connect" else "io.debezium.time.Date"
+        connect = encoding.time_precision_mode == "connect"
+        name = "org.apache.kafka.connect.data.Date" if connect else "io.debezium.time.Date"
         out = {"type": "int32", "name": name, "version": 1}
     elif base == "datetimeoffset":
         out = {"type": "string", "name": "io.debezium.time.ZonedTimestamp", "version": 1}
@@ -198,8 +202,15 @@ def envelope_schema(columns: Sequence[Column], encoding: Encoding, topic: str) -
         {"type": "string", "optional": False, "field": "connector"},
         {"type": "string", "optional": False, "field": "name"},
         {"type": "int64", "optional": False, "field": "ts_ms"},
-        {"type": "string", "optional": True, "name": "io.debezium.data.Enum", "version": 1,
-         "parameters": {"allowed": "true,last,false,incremental"}, "default": "false", "field": "snapshot"},
+        {
+            "type": "string",
+            "optional": True,
+            "name": "io.debezium.data.Enum",
+            "version": 1,
+            "parameters": {"allowed": "true,last,false,incremental"},
+            "default": "false",
+            "field": "snapshot",
+        },
         {"type": "string", "optional": False, "field": "db"},
         {"type": "string", "optional": True, "field": "sequence"},
         {"type": "string", "optional": False, "field": "schema"},
@@ -213,8 +224,13 @@ def envelope_schema(columns: Sequence[Column], encoding: Encoding, topic: str) -
         "fields": [
             {"type": "struct", "fields": row, "optional": True, "name": f"{topic}.Value", "field": "before"},
             {"type": "struct", "fields": row, "optional": True, "name": f"{topic}.Value", "field": "after"},
-            {"type": "struct", "fields": source_fields, "optional": False,
-             "name": "io.debezium.connector.sqlserver.Source", "field": "source"},
+            {
+                "type": "struct",
+                "fields": source_fields,
+                "optional": False,
+                "name": "io.debezium.connector.sqlserver.Source",
+                "field": "source",
+            },
             {"type": "string", "optional": False, "field": "op"},
             {"type": "int64", "optional": True, "field": "ts_ms"},
         ],
@@ -297,7 +313,7 @@ def event_json(
 def commit_millis(commit_time: dt.datetime, time_zone: str) -> int:
     """A wall-clock commit time of the server (in ``time_zone``) as epoch milliseconds."""
     aware = commit_time.replace(tzinfo=ZoneInfo(time_zone))
-    return _epoch_micros(aware.astimezone(dt.timezone.utc).replace(tzinfo=None)) // 1000
+    return _epoch_micros(aware.astimezone(dt.UTC).replace(tzinfo=None)) // 1000
 
 
 def events_from_change_rows(
@@ -317,8 +333,14 @@ def events_from_change_rows(
         values = {c.name: row.get(c.name) for c in columns}
         commit_lsn, change_lsn = bytes(row["__$start_lsn"]), bytes(row["__$seqval"])
         commit_time = row["tran_end_time"]
-        common = dict(commit_lsn=commit_lsn, change_lsn=change_lsn, commit_ms=commit_millis(commit_time, time_zone),
-                      columns=columns, settings=settings, schema=schema)
+        common = {
+            "commit_lsn": commit_lsn,
+            "change_lsn": change_lsn,
+            "commit_ms": commit_millis(commit_time, time_zone),
+            "columns": columns,
+            "settings": settings,
+            "schema": schema,
+        }
         if operation == 4:
             before = None
             if pending_before is not None and bytes(pending_before["__$seqval"]) == change_lsn:
@@ -363,7 +385,7 @@ def change_rows(con, capture_instance: str = CAPTURE_INSTANCE) -> Iterator[dict[
     names = [d[0] for d in cursor.description]
     while batch := cursor.fetchmany(10_000):
         for values in batch:
-            yield dict(zip(names, values))
+            yield dict(zip(names, values, strict=True))
 
 
 def export(
@@ -383,7 +405,8 @@ def export(
     with db.connect(erp_path(demo_dir), read_only=True) as con:
         time_zone = recorded_time_zone(dict(con.execute("SELECT name, value FROM demo.settings").fetchall()))
         columns = captured_columns(con, capture_instance)
-        for commit_time, line in events_from_change_rows(change_rows(con, capture_instance), columns, time_zone, settings):
+        events = events_from_change_rows(change_rows(con, capture_instance), columns, time_zone, settings)
+        for commit_time, line in events:
             by_day.setdefault(commit_time.date(), []).append(line)
     written = []
     for day, lines in sorted(by_day.items()):

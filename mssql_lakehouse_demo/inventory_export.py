@@ -17,8 +17,8 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from mssql_lakehouse_demo.schema import inventory_path, validate_region
 from mssql_lakehouse.lib.sources import MssqlSource, TableSource
+from mssql_lakehouse_demo.schema import inventory_path, validate_region
 
 FORMATS = ("parquet", "csv")
 PRODUCT_INVENTORY = TableSource("Production", "ProductInventory", key_columns=("ProductID", "LocationID"))

@@ -61,7 +61,6 @@ def inventory_path(demo_dir: Path, region: str) -> Path:
     return Path(demo_dir) / f"{inventory_database(region)}.duckdb"
 
 
-
 _SIMPLE_TYPES = {
     "int": "INTEGER",
     "smallint": "SMALLINT",
@@ -333,9 +332,7 @@ def ct_log_table(table: Table) -> str:
 
 
 def _duckdb_create(table: Table, name: str | None = None) -> str:
-    cols = [
-        f'"{c.name}" {c.duckdb_type}' + ("" if c.nullable else " NOT NULL") for c in table.columns
-    ]
+    cols = [f'"{c.name}" {c.duckdb_type}' + ("" if c.nullable else " NOT NULL") for c in table.columns]
     if table.primary_key:
         cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in table.primary_key) + ")")
     return f"CREATE TABLE {name or table.qualified} (\n    " + ",\n    ".join(cols) + "\n)"
@@ -446,9 +443,7 @@ def erp_ddl() -> list[str]:
     )
     stmts += [_ct_changes_macro(t) for t in CT_TABLES]
     stmts += _bookkeeping_ddl()
-    stmts.append(
-        'CREATE TABLE "demo"."sequences" ("name" VARCHAR NOT NULL PRIMARY KEY, "last_value" BIGINT NOT NULL)'
-    )
+    stmts.append('CREATE TABLE "demo"."sequences" ("name" VARCHAR NOT NULL PRIMARY KEY, "last_value" BIGINT NOT NULL)')
     return stmts
 
 

@@ -42,7 +42,8 @@ def choose_close(
     if version is not None:
         candidates = [r for r in history if r.version <= version]
     if timestamp is not None:
-        at = timestamp.replace(tzinfo=None) if timestamp.tzinfo is None else timestamp.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        at = timestamp if timestamp.tzinfo is None else timestamp.astimezone(dt.UTC)
+        at = at.replace(tzinfo=None)
         candidates = [r for r in history if r.timestamp <= at]
     if not candidates:
         raise click.ClickException("the period was not closed yet at that point")
@@ -79,8 +80,13 @@ def audit() -> None:
 @click.option("--period", required=True, callback=_period, help="Reporting period YYYY-MM.")
 @click.option("--as-of-close", "as_of_close", type=int, default=None, help="Close number N of the period.")
 @click.option("--as-of-version", "as_of_version", type=int, default=None, help="Delta version of gold/financial_close.")
-@click.option("--as-of-timestamp", "as_of_timestamp", callback=_timestamp, default=None,
-              help="A time (ISO, UTC if no offset): the close in effect then.")
+@click.option(
+    "--as-of-timestamp",
+    "as_of_timestamp",
+    callback=_timestamp,
+    default=None,
+    help="A time (ISO, UTC if no offset): the close in effect then.",
+)
 def close(period: str, as_of_close: int | None, as_of_version: int | None, as_of_timestamp: dt.datetime | None) -> None:
     """Print a period's trial balance as reported (latest close unless asked otherwise) and its close history."""
     if sum(x is not None for x in (as_of_close, as_of_version, as_of_timestamp)) > 1:

@@ -177,9 +177,9 @@ def export_inventory(demo_dir: Path | None, day: dt.date, regions: tuple[str, ..
     """Write regional inventory snapshots to the landing zone, as the regions' exports would."""
     # Spark and the inventory settings are only needed here: keep the other commands quick to start.
     from mssql_lakehouse.defs.inventory.settings import inventory_regions, landing_dir
+    from mssql_lakehouse.lib.resources.spark import SparkResource
     from mssql_lakehouse_demo.inventory_export import ExportError
     from mssql_lakehouse_demo.inventory_export import export_inventory as write_export
-    from mssql_lakehouse.lib.resources.spark import SparkResource
 
     folder = _demo_dir(demo_dir)
     try:

@@ -14,8 +14,8 @@ import click
 import dagster as dg
 from pyspark.sql import functions as F
 
-from mssql_lakehouse_demo import seed, seeded_days
 from mssql_lakehouse.settings import LocalPaths
+from mssql_lakehouse_demo import seed, seeded_days
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 
@@ -83,10 +83,15 @@ def quickstart(days: int, scale: float) -> None:
     backfill = _run(
         job,
         instance,
-        tags={"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()},
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
     )
     click.echo(f"Nightly run for {last} (what the schedule at the ERP cut-off requests):")
-    nightly = _run(job, instance, partition_key=last.isoformat(), tags={"dagster/schedule_name": "sales_nightly_at_erp_cutoff"})
+    nightly = _run(
+        job, instance, partition_key=last.isoformat(), tags={"dagster/schedule_name": "sales_nightly_at_erp_cutoff"}
+    )
     _summary(defs, [backfill, nightly], last)
     click.echo(f"\nDelta tables: {paths.tables_root}")
     click.echo("See the runs and materializations in the Dagster UI: `make dev`, then http://127.0.0.1:3000")

@@ -25,16 +25,22 @@ def enable_change_capture(con: duckdb.DuckDBPyConnection, first_day: dt.date) ->
         con.execute(
             "INSERT INTO cdc.change_tables "
             "VALUES (?, ?, ?, ?, ?, ?, 0, NULL, true, false, NULL, ?, 'PRIMARY', ?, false)",
-            [ci.object_id, ci.name, ci.table.schema, ci.table.name, start_lsn, ci.source_object_id,
-             f"PK_{ci.table.name}", enabled_at],
+            [
+                ci.object_id,
+                ci.name,
+                ci.table.schema,
+                ci.table.name,
+                start_lsn,
+                ci.source_object_id,
+                f"PK_{ci.table.name}",
+                enabled_at,
+            ],
         )
         con.executemany(
             "INSERT INTO cdc.captured_columns VALUES (?, ?, ?, ?, ?, false)",
             [(ci.object_id, c.name, i, c.mssql_type, i) for i, c in enumerate(ci.table.columns, start=1)],
         )
-    con.executemany(
-        "INSERT INTO ct.min_valid_versions VALUES (?, ?, 0)", [(t.schema, t.name) for t in CT_TABLES]
-    )
+    con.executemany("INSERT INTO ct.min_valid_versions VALUES (?, ?, 0)", [(t.schema, t.name) for t in CT_TABLES])
 
 
 def create_staging(con: duckdb.DuckDBPyConnection, name: str, table: Table) -> None:
@@ -88,8 +94,8 @@ def commit_order(con: duckdb.DuckDBPyConnection, D: str, dord: int) -> None:
         con,
         f"""
         INSERT INTO cdc.lsn_time_mapping
-        SELECT {lsn_sql(str(dord), 't', 'n_changes + 2')}, begin_time, end_time,
-               unhex(printf('0000%08X%08X', {dord}, t)), {lsn_sql(str(dord), 't', '1')}
+        SELECT {lsn_sql(str(dord), "t", "n_changes + 2")}, begin_time, end_time,
+               unhex(printf('0000%08X%08X', {dord}, t)), {lsn_sql(str(dord), "t", "1")}
         FROM tx ORDER BY t
         """,
     )
@@ -113,8 +119,8 @@ def apply_changes(con: duckdb.DuckDBPyConnection, dord: int) -> None:
             f"""
             CREATE OR REPLACE TEMP TABLE res AS
             SELECT s.*{replace}, tx.t, tx.ct_version,
-                   {lsn_sql(str(dord), 'tx.t', 'tx.n_changes + 2')} AS start_lsn,
-                   {lsn_sql(str(dord), 'tx.t', 's.seq + 1')} AS seqval
+                   {lsn_sql(str(dord), "tx.t", "tx.n_changes + 2")} AS start_lsn,
+                   {lsn_sql(str(dord), "tx.t", "s.seq + 1")} AS seqval
             FROM {stg} s JOIN tx USING (tx_kind, tx_key)
             """,
         )
@@ -128,10 +134,10 @@ def apply_changes(con: duckdb.DuckDBPyConnection, dord: int) -> None:
             SELECT start_lsn, NULL, seqval, CASE WHEN op = 'I' THEN 2 ELSE 1 END, {full}, {column_list(table)}, seq
             FROM res WHERE op IN ('I', 'D')
             UNION ALL
-            SELECT r.start_lsn, NULL, r.seqval, 3, {mask}, {column_list(table, 'b')}, r.seq
+            SELECT r.start_lsn, NULL, r.seqval, 3, {mask}, {column_list(table, "b")}, r.seq
             FROM res r JOIN {table.qualified} b USING ("{pk}") WHERE r.op = 'U'
             UNION ALL
-            SELECT r.start_lsn, NULL, r.seqval, 4, {mask}, {column_list(table, 'r')}, r.seq
+            SELECT r.start_lsn, NULL, r.seqval, 4, {mask}, {column_list(table, "r")}, r.seq
             FROM res r JOIN {table.qualified} b USING ("{pk}") WHERE r.op = 'U'
             """,
         )
@@ -155,13 +161,13 @@ def apply_changes(con: duckdb.DuckDBPyConnection, dord: int) -> None:
         run(
             con,
             f"DELETE FROM {table.qualified} AS b "
-            f"USING (SELECT \"{pk}\" FROM res WHERE op = 'D') d WHERE b.\"{pk}\" = d.\"{pk}\"",
+            f'USING (SELECT "{pk}" FROM res WHERE op = \'D\') d WHERE b."{pk}" = d."{pk}"',
         )
         sets = ", ".join(f'"{c}" = r."{c}"' for c in table.column_names if c != pk)
         run(
             con,
             f"UPDATE {table.qualified} AS b SET {sets} "
-            f"FROM (SELECT * FROM res WHERE op = 'U') r WHERE b.\"{pk}\" = r.\"{pk}\"",
+            f'FROM (SELECT * FROM res WHERE op = \'U\') r WHERE b."{pk}" = r."{pk}"',
         )
-        run(con, f'INSERT INTO {table.qualified} SELECT {column_list(table)} FROM res WHERE op = \'I\' ORDER BY "{pk}"')
+        run(con, f"INSERT INTO {table.qualified} SELECT {column_list(table)} FROM res WHERE op = 'I' ORDER BY \"{pk}\"")
         run(con, "DROP TABLE res")

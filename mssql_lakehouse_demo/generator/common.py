@@ -116,14 +116,20 @@ def define_clock(con: duckdb.DuckDBPyConnection, time_zone: str) -> None:
     time as UTC (for the temporal tables' period columns).
     """
     zone = db.sql_string(time_zone)
-    run(con, f"""
+    run(
+        con,
+        f"""
         CREATE OR REPLACE TEMP MACRO erp_midnight(day) AS timezone({zone}, CAST(day AS TIMESTAMP))
-    """)
-    run(con, f"""
+    """,
+    )
+    run(
+        con,
+        f"""
         CREATE OR REPLACE TEMP MACRO erp_time(day, offset_micros) AS timezone({zone},
             erp_midnight(day) + to_microseconds(CAST(offset_micros AS BIGINT)
                 * CAST(epoch(erp_midnight(day + 1)) - epoch(erp_midnight(day)) AS BIGINT) // 86400))
-    """)
+    """,
+    )
     run(con, f"CREATE OR REPLACE TEMP MACRO erp_utc(wall) AS timezone('UTC', timezone({zone}, wall))")
 
 

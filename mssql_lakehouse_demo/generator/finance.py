@@ -25,36 +25,115 @@ from mssql_lakehouse_demo.schema import GL_ENTRY, erp_path
 UNKNOWN_ACCOUNT_ID = 9999
 
 _JOURNAL_KINDS = [
-    "Sales invoice batch", "Supplier invoice", "Payroll run", "Bank fees", "Depreciation",
-    "Inventory adjustment", "Accrual", "Customer receipt", "Intercompany charge", "Tax provision",
+    "Sales invoice batch",
+    "Supplier invoice",
+    "Payroll run",
+    "Bank fees",
+    "Depreciation",
+    "Inventory adjustment",
+    "Accrual",
+    "Customer receipt",
+    "Intercompany charge",
+    "Tax provision",
 ]
 
 # (AccountType, NormalBalance, names): 12 + 10 + 5 + 12 + 21 = 60 accounts.
 _ACCOUNT_GROUPS = [
-    ("Asset", "D", 1000, [
-        "Cash", "Petty Cash", "Bank - Operating", "Bank - Payroll", "Accounts Receivable",
-        "Allowance for Doubtful Accounts", "Inventory - Finished Goods", "Inventory - Components",
-        "Prepaid Expenses", "Equipment", "Accumulated Depreciation", "Vehicles",
-    ]),
-    ("Liability", "C", 2000, [
-        "Accounts Payable", "Accrued Liabilities", "Wages Payable", "Sales Tax Payable",
-        "Income Tax Payable", "Customer Deposits", "Deferred Revenue", "Short-term Loan",
-        "Long-term Loan", "Lease Liability",
-    ]),
-    ("Equity", "C", 3000, [
-        "Share Capital", "Share Premium", "Retained Earnings", "Current Year Earnings", "Dividends",
-    ]),
-    ("Revenue", "C", 4000, [
-        "Sales - Bikes", "Sales - Components", "Sales - Clothing", "Sales - Accessories",
-        "Service Revenue", "Freight Income", "Sales Returns", "Sales Discounts", "Interest Income",
-        "FX Gains", "Rental Income", "Other Income",
-    ]),
-    ("Expense", "D", 5000, [
-        "Cost of Goods Sold", "Freight Out", "Salaries", "Payroll Taxes", "Benefits", "Rent",
-        "Utilities", "Insurance", "Office Supplies", "Software", "Marketing", "Travel",
-        "Professional Fees", "Bank Charges", "Depreciation Expense", "Repairs", "Telephone",
-        "Training", "Bad Debt Expense", "FX Losses", "Income Tax Expense",
-    ]),
+    (
+        "Asset",
+        "D",
+        1000,
+        [
+            "Cash",
+            "Petty Cash",
+            "Bank - Operating",
+            "Bank - Payroll",
+            "Accounts Receivable",
+            "Allowance for Doubtful Accounts",
+            "Inventory - Finished Goods",
+            "Inventory - Components",
+            "Prepaid Expenses",
+            "Equipment",
+            "Accumulated Depreciation",
+            "Vehicles",
+        ],
+    ),
+    (
+        "Liability",
+        "C",
+        2000,
+        [
+            "Accounts Payable",
+            "Accrued Liabilities",
+            "Wages Payable",
+            "Sales Tax Payable",
+            "Income Tax Payable",
+            "Customer Deposits",
+            "Deferred Revenue",
+            "Short-term Loan",
+            "Long-term Loan",
+            "Lease Liability",
+        ],
+    ),
+    (
+        "Equity",
+        "C",
+        3000,
+        [
+            "Share Capital",
+            "Share Premium",
+            "Retained Earnings",
+            "Current Year Earnings",
+            "Dividends",
+        ],
+    ),
+    (
+        "Revenue",
+        "C",
+        4000,
+        [
+            "Sales - Bikes",
+            "Sales - Components",
+            "Sales - Clothing",
+            "Sales - Accessories",
+            "Service Revenue",
+            "Freight Income",
+            "Sales Returns",
+            "Sales Discounts",
+            "Interest Income",
+            "FX Gains",
+            "Rental Income",
+            "Other Income",
+        ],
+    ),
+    (
+        "Expense",
+        "D",
+        5000,
+        [
+            "Cost of Goods Sold",
+            "Freight Out",
+            "Salaries",
+            "Payroll Taxes",
+            "Benefits",
+            "Rent",
+            "Utilities",
+            "Insurance",
+            "Office Supplies",
+            "Software",
+            "Marketing",
+            "Travel",
+            "Professional Fees",
+            "Bank Charges",
+            "Depreciation Expense",
+            "Repairs",
+            "Telephone",
+            "Training",
+            "Bad Debt Expense",
+            "FX Losses",
+            "Income Tax Expense",
+        ],
+    ),
 ]
 
 
@@ -66,8 +145,14 @@ def create_accounts(con: duckdb.DuckDBPyConnection, first_day: dt.date) -> None:
         for k, name in enumerate(names):
             account_id += 1
             accounts.append(
-                (account_id, str(base + 10 * k), name, account_type, normal,
-                 dt.datetime.combine(first_day, dt.time()) - dt.timedelta(days=400))
+                (
+                    account_id,
+                    str(base + 10 * k),
+                    name,
+                    account_type,
+                    normal,
+                    dt.datetime.combine(first_day, dt.time()) - dt.timedelta(days=400),
+                )
             )
     con.executemany("INSERT INTO Finance.GLAccount VALUES (?, ?, ?, ?, ?, ?)", accounts)
 
@@ -79,23 +164,23 @@ def post_journals(con: duckdb.DuckDBPyConnection, D: str, v: Volumes, seqs: dict
         f"""
         CREATE OR REPLACE TEMP TABLE gl_new AS
         WITH j AS (
-            SELECT j, {time_in_day(D, uniform('gl_time', D, 'j'), 1, 86_390)} AS jt,
-                   2 + floor({uniform('gl_k', D, 'j')} * 4)::INTEGER AS k,
-                   {uniform('gl_dir', D, 'j')} < 0.5 AS debits_first,
-                   {pick(_JOURNAL_KINDS, uniform('gl_kind', D, 'j'))} AS kind,
+            SELECT j, {time_in_day(D, uniform("gl_time", D, "j"), 1, 86_390)} AS jt,
+                   2 + floor({uniform("gl_k", D, "j")} * 4)::INTEGER AS k,
+                   {uniform("gl_dir", D, "j")} < 0.5 AS debits_first,
+                   {pick(_JOURNAL_KINDS, uniform("gl_kind", D, "j"))} AS kind,
                    hash('gl_bad', {D}, j) AS hbad
             FROM range({v.journals}) r(j)
         ), jn AS (
-            SELECT *, ({seqs['JournalID']} + row_number() OVER (ORDER BY jt, j))::INTEGER AS JournalID,
+            SELECT *, ({seqs["JournalID"]} + row_number() OVER (ORDER BY jt, j))::INTEGER AS JournalID,
                    row_number() OVER (ORDER BY hbad, j) AS bad_rk
             FROM j
         ), l AS (
             SELECT jn.*, unnest(range(k)) AS line_no FROM jn
         ), a AS (
             SELECT l.*, line_no = k - 1 AS balancing,
-                   CAST(round(10 + 49990 * {cube(uniform('gl_amt', D, 'JournalID', 'line_no'))}, 2)
+                   CAST(round(10 + 49990 * {cube(uniform("gl_amt", D, "JournalID", "line_no"))}, 2)
                         AS DECIMAL(19,4)) AS amt,
-                   (1 + floor({uniform('gl_acct', D, 'JournalID', 'line_no')} * 60))::INTEGER AS acct
+                   (1 + floor({uniform("gl_acct", D, "JournalID", "line_no")} * 60))::INTEGER AS acct
             FROM l
         ), b AS (
             SELECT a.*,
@@ -105,7 +190,7 @@ def post_journals(con: duckdb.DuckDBPyConnection, D: str, v: Volumes, seqs: dict
                         ELSE amt END AS amount
             FROM a
         )
-        SELECT ({seqs['EntryID']} + row_number() OVER (ORDER BY JournalID, line_no))::BIGINT AS EntryID,
+        SELECT ({seqs["EntryID"]} + row_number() OVER (ORDER BY JournalID, line_no))::BIGINT AS EntryID,
                JournalID,
                CASE WHEN bad_rk BETWEEN {nb + 1} AND {2 * nb} AND line_no = 0 THEN {UNKNOWN_ACCOUNT_ID}
                     ELSE acct END AS AccountID,

@@ -25,9 +25,7 @@ def region_alias(region: str) -> str:
     return f"inventory_{validate_region(region)}"
 
 
-def seed_region_day(
-    con: duckdb.DuckDBPyConnection, day: dt.date, region: str, index: int, first_day: dt.date
-) -> None:
+def seed_region_day(con: duckdb.DuckDBPyConnection, day: dt.date, region: str, index: int, first_day: dt.date) -> None:
     cat = region_alias(region)
     D = sql_date(day)
     r = f"'{region}'"
@@ -58,14 +56,14 @@ def seed_region_day(
                 WHERE p.SellStartDate <= {D} AND (p.SellEndDate IS NULL OR p.SellEndDate > {D})
             )
             SELECT ProductID, LocationID::SMALLINT,
-                   chr(65 + floor({uniform('inv_shelf', r, 'ProductID', 'LocationID')} * 12)::INTEGER) AS Shelf,
-                   floor({uniform('inv_bin', r, 'ProductID', 'LocationID')} * 50)::UTINYINT AS Bin,
-                   floor({uniform('inv_qty', r, 'ProductID', 'LocationID')} * 500)::SMALLINT AS Quantity,
-                   {row_uuid('Production.ProductInventory', r, 'ProductID', 'LocationID')} AS rowguid,
+                   chr(65 + floor({uniform("inv_shelf", r, "ProductID", "LocationID")} * 12)::INTEGER) AS Shelf,
+                   floor({uniform("inv_bin", r, "ProductID", "LocationID")} * 50)::UTINYINT AS Bin,
+                   floor({uniform("inv_qty", r, "ProductID", "LocationID")} * 500)::SMALLINT AS Quantity,
+                   {row_uuid("Production.ProductInventory", r, "ProductID", "LocationID")} AS rowguid,
                    {D}::TIMESTAMP AS ModifiedDate, erp_utc({D}::TIMESTAMP) AS ValidFrom,
                    TIMESTAMP '{END_OF_TIME}' AS ValidTo
             FROM s
-            WHERE {uniform('inv_stocked', r, 'ProductID', 'LocationID')} < 0.8
+            WHERE {uniform("inv_stocked", r, "ProductID", "LocationID")} < 0.8
             ORDER BY ProductID, LocationID
             """,
         )
@@ -74,11 +72,11 @@ def seed_region_day(
         f"""
         CREATE OR REPLACE TEMP TABLE inv_chg AS
         SELECT i.ProductID, i.LocationID,
-               {time_in_day(D, uniform('inv_t', r, D, 'i.ProductID', 'i.LocationID'), 1, 86_390)} AS t,
+               {time_in_day(D, uniform("inv_t", r, D, "i.ProductID", "i.LocationID"), 1, 86_390)} AS t,
                greatest(0, least(32000, i.Quantity + CASE WHEN d = 0 THEN 1 ELSE d END))::SMALLINT AS q
-        FROM (SELECT *, floor({uniform('inv_d', r, D, 'ProductID', 'LocationID')} * 120)::INTEGER - 50 AS d
+        FROM (SELECT *, floor({uniform("inv_d", r, D, "ProductID", "LocationID")} * 120)::INTEGER - 50 AS d
               FROM {cat}.Production.ProductInventory) i
-        WHERE {uniform('inv_chg', r, D, 'i.ProductID', 'i.LocationID')} < 0.25
+        WHERE {uniform("inv_chg", r, D, "i.ProductID", "i.LocationID")} < 0.25
         """,
     )
     inv_cols = column_list(INVENTORY_TABLES[0], "i").replace('i."ValidTo"', 'erp_utc(c.t) AS "ValidTo"')

@@ -23,8 +23,26 @@ FORECAST_HORIZON_DAYS = 6
 
 _ADJECTIVES = ["Road", "Mountain", "Touring", "Trail", "Urban", "Sport", "Classic", "Pro", "Lite", "Aero"]
 _NOUNS = [
-    "Bike", "Frame", "Wheel", "Helmet", "Jersey", "Glove", "Pedal", "Saddle", "Chain", "Tire",
-    "Bottle", "Lock", "Light", "Pump", "Rack", "Fork", "Brake", "Crank", "Shorts", "Socks",
+    "Bike",
+    "Frame",
+    "Wheel",
+    "Helmet",
+    "Jersey",
+    "Glove",
+    "Pedal",
+    "Saddle",
+    "Chain",
+    "Tire",
+    "Bottle",
+    "Lock",
+    "Light",
+    "Pump",
+    "Rack",
+    "Fork",
+    "Brake",
+    "Crank",
+    "Shorts",
+    "Socks",
 ]
 _COLORS = ["Black", "Red", "Silver", "Blue", "Yellow", "White", "Multi", "Grey"]
 
@@ -38,27 +56,27 @@ def create_products(con: duckdb.DuckDBPyConnection, first_day: dt.date, v: Volum
         INSERT INTO Production.Product
         WITH p AS (
             SELECT i::INTEGER AS ProductID,
-                   {d0}::TIMESTAMP - INTERVAL (365 + floor({uniform('p_start', 'i')} * 3000)::INTEGER) DAY
+                   {d0}::TIMESTAMP - INTERVAL (365 + floor({uniform("p_start", "i")} * 3000)::INTEGER) DAY
                        AS SellStartDate,
-                   round(3 + 2997 * {cube(uniform('p_price', 'i'))}, 2) AS price
+                   round(3 + 2997 * {cube(uniform("p_price", "i"))}, 2) AS price
             FROM range(1, {v.products + 1}) r(i)
         )
         SELECT ProductID,
-               {pick(_ADJECTIVES, uniform('p_adj', 'ProductID'))}
-                   || ' ' || {pick(_NOUNS, uniform('p_noun', 'ProductID'))}
+               {pick(_ADJECTIVES, uniform("p_adj", "ProductID"))}
+                   || ' ' || {pick(_NOUNS, uniform("p_noun", "ProductID"))}
                    || ' ' || lpad(ProductID::VARCHAR, 5, '0') AS Name,
                printf('SKU-%05d', ProductID) AS ProductNumber,
-               CASE WHEN {uniform('p_color_null', 'ProductID')} < 0.2 THEN NULL
-                    ELSE {pick(_COLORS, uniform('p_color', 'ProductID'))} END AS Color,
-               CAST(round(price * (0.55 + 0.15 * {uniform('p_cost', 'ProductID')}), 2) AS DECIMAL(19,4))
+               CASE WHEN {uniform("p_color_null", "ProductID")} < 0.2 THEN NULL
+                    ELSE {pick(_COLORS, uniform("p_color", "ProductID"))} END AS Color,
+               CAST(round(price * (0.55 + 0.15 * {uniform("p_cost", "ProductID")}), 2) AS DECIMAL(19,4))
                    AS StandardCost,
                CAST(price AS DECIMAL(19,4)) AS ListPrice,
                SellStartDate,
-               CASE WHEN {uniform('p_end', 'ProductID')} < 0.05
-                    THEN SellStartDate + INTERVAL (30 + floor({uniform('p_end_days', 'ProductID')} * 300)::INTEGER) DAY
+               CASE WHEN {uniform("p_end", "ProductID")} < 0.05
+                    THEN SellStartDate + INTERVAL (30 + floor({uniform("p_end_days", "ProductID")} * 300)::INTEGER) DAY
                END AS SellEndDate,
-               {row_uuid('Production.Product', 'ProductID')} AS rowguid,
-               SellStartDate + to_microseconds(CAST(floor({uniform('p_mod', 'ProductID')} * 86400000000) AS BIGINT))
+               {row_uuid("Production.Product", "ProductID")} AS rowguid,
+               SellStartDate + to_microseconds(CAST(floor({uniform("p_mod", "ProductID")} * 86400000000) AS BIGINT))
                    AS ModifiedDate
         FROM p
         """,
@@ -81,11 +99,11 @@ def plan_forecasts(con: duckdb.DuckDBPyConnection, D: str, v: Volumes, n_pop: in
         f"""
         UPDATE Planning.SkuForecast AS f
         SET PlannedQty = CAST(
-                round(f.PlannedQty * (0.8 + 0.4 * {uniform('f_rev_qty', D, 'f.ProductID', 'f.ForecastDate')}))
+                round(f.PlannedQty * (0.8 + 0.4 * {uniform("f_rev_qty", D, "f.ProductID", "f.ForecastDate")}))
                 AS INTEGER),
-            ModifiedDate = {plan_time.replace('ProductID', 'f.ProductID')}
+            ModifiedDate = {plan_time.replace("ProductID", "f.ProductID")}
         WHERE f.ForecastDate BETWEEN {D} + 1 AND {D} + {h - 1}
-          AND {uniform('f_rev', D, 'f.ProductID', 'f.ForecastDate')} < 0.05
+          AND {uniform("f_rev", D, "f.ProductID", "f.ForecastDate")} < 0.05
         """,
     )
     # Expected demand of the product of popularity rank r: lines a day x P(rank r) x mean qty,
@@ -99,8 +117,8 @@ def plan_forecasts(con: duckdb.DuckDBPyConnection, D: str, v: Volumes, n_pop: in
                    {lines_per_day} * (sqrt((p.rk + 1) / {n_pop}) - sqrt(p.rk / {n_pop})) * {mean_qty} AS mu
             FROM pop p, range({0 if first else h}, {h + 1}) r(k)
         ), n AS (
-            SELECT f.*, {uniform('f_noise', 'f.ProductID', 'f.ForecastDate')} AS un,
-                        {uniform('f_noise2', 'f.ProductID', 'f.ForecastDate')} AS un2
+            SELECT f.*, {uniform("f_noise", "f.ProductID", "f.ForecastDate")} AS un,
+                        {uniform("f_noise2", "f.ProductID", "f.ForecastDate")} AS un2
             FROM f
         )
         SELECT ProductID, ForecastDate,
@@ -122,8 +140,8 @@ def change_prices(con: duckdb.DuckDBPyConnection, D: str, v: Volumes) -> None:
             StandardCost = CAST(round(p.StandardCost * c.f, 2) AS DECIMAL(19,4)),
             ModifiedDate = c.t
         FROM (
-            SELECT ProductID, 0.9 + 0.25 * {uniform('price_f', D, 'ProductID')} AS f,
-                   {time_in_day(D, uniform('price_t', D, 'ProductID'), 23 * 3600, 86_390)} AS t
+            SELECT ProductID, 0.9 + 0.25 * {uniform("price_f", D, "ProductID")} AS f,
+                   {time_in_day(D, uniform("price_t", D, "ProductID"), 23 * 3600, 86_390)} AS t
             FROM pop ORDER BY hash('price', {D}, ProductID), ProductID LIMIT {v.price_changes}
         ) c
         WHERE p.ProductID = c.ProductID

@@ -36,17 +36,17 @@ def stage_new_orders(
         WITH base AS (
             SELECT i,
                    i >= {v.orders} AS is_late,
-                   {time_in_day(D, uniform('o_time', D, 'i'), 1, 86_390)} AS begin_time,
-                   {uniform('o_dur', D, 'i')} AS u_dur,
-                   floor({uniform('o_cust', D, 'i')} * {n_cust})::BIGINT AS cust_rk,
-                   1 + floor({uniform('o_lines', D, 'i')} * 7)::INTEGER AS n_lines,
-                   1 + floor({uniform('o_late', D, 'i')} * 3)::INTEGER AS late_days
+                   {time_in_day(D, uniform("o_time", D, "i"), 1, 86_390)} AS begin_time,
+                   {uniform("o_dur", D, "i")} AS u_dur,
+                   floor({uniform("o_cust", D, "i")} * {n_cust})::BIGINT AS cust_rk,
+                   1 + floor({uniform("o_lines", D, "i")} * 7)::INTEGER AS n_lines,
+                   1 + floor({uniform("o_late", D, "i")} * 3)::INTEGER AS late_days
             FROM range({n}) r(i)
         )
-        SELECT ({seqs['SalesOrderID']} + row_number() OVER (ORDER BY begin_time, i))::INTEGER AS SalesOrderID,
+        SELECT ({seqs["SalesOrderID"]} + row_number() OVER (ORDER BY begin_time, i))::INTEGER AS SalesOrderID,
                i, is_late,
                CASE WHEN is_late THEN {D} - late_days ELSE {D} END AS OrderDate,
-               begin_time, {tx_end('begin_time', 'u_dur')} AS end_time,
+               begin_time, {tx_end("begin_time", "u_dur")} AS end_time,
                c.CustomerID, n_lines
         FROM base JOIN cust_rank c ON c.rk = base.cust_rk
         """,
@@ -60,14 +60,14 @@ def stage_new_orders(
             SELECT SalesOrderID, begin_time, end_time, unnest(range(n_lines)) AS line_no FROM o_new
         ), y AS (
             SELECT x.*,
-                   floor({square(uniform('l_prod', D, 'SalesOrderID', 'line_no'))} * {n_pop})::BIGINT AS prod_rk,
-                   (1 + floor({square(uniform('l_qty', D, 'SalesOrderID', 'line_no'))} * 10))::SMALLINT AS qty,
-                   {uniform('l_disc', D, 'SalesOrderID', 'line_no')} AS ud,
+                   floor({square(uniform("l_prod", D, "SalesOrderID", "line_no"))} * {n_pop})::BIGINT AS prod_rk,
+                   (1 + floor({square(uniform("l_qty", D, "SalesOrderID", "line_no"))} * 10))::SMALLINT AS qty,
+                   {uniform("l_disc", D, "SalesOrderID", "line_no")} AS ud,
                    hash('l_bad', {D}, SalesOrderID, line_no) AS hbad
             FROM x
         ), z AS (
             SELECT y.*, p.ProductID AS good_product, p.ListPrice,
-                   ({seqs['SalesOrderDetailID']} + row_number() OVER (ORDER BY y.SalesOrderID, y.line_no))::INTEGER
+                   ({seqs["SalesOrderDetailID"]} + row_number() OVER (ORDER BY y.SalesOrderID, y.line_no))::INTEGER
                        AS SalesOrderDetailID,
                    row_number() OVER (ORDER BY hbad, y.SalesOrderID, y.line_no) AS bad_rk
             FROM y JOIN pop p ON p.rk = y.prod_rk
@@ -94,7 +94,7 @@ def stage_new_orders(
                NULL AS ShipDate, 1 AS Status, o.CustomerID,
                s.SubTotal, CAST(s.SubTotal * 0.08 AS DECIMAL(19,4)) AS TaxAmt,
                CAST(s.SubTotal * 0.025 AS DECIMAL(19,4)) AS Freight,
-               {row_uuid('Sales.SalesOrderHeader', 'o.SalesOrderID')} AS rowguid,
+               {row_uuid("Sales.SalesOrderHeader", "o.SalesOrderID")} AS rowguid,
                o.begin_time AS ModifiedDate
         FROM o_new o
         JOIN (SELECT SalesOrderID, CAST(sum({_LINE_TOTAL}) AS DECIMAL(19,4)) AS SubTotal
@@ -108,7 +108,7 @@ def stage_new_orders(
         SELECT 'order' AS tx_kind, SalesOrderID AS tx_key, (line_no + 2)::INTEGER AS seq, 'I' AS op,
                begin_time AS tx_begin, end_time AS tx_end,
                SalesOrderID, SalesOrderDetailID, ProductID, OrderQty, UnitPrice, UnitPriceDiscount,
-               {row_uuid('Sales.SalesOrderDetail', 'SalesOrderDetailID')} AS rowguid,
+               {row_uuid("Sales.SalesOrderDetail", "SalesOrderDetailID")} AS rowguid,
                begin_time AS ModifiedDate
         FROM l_new
         """,
@@ -123,12 +123,12 @@ def stage_order_actions(con: duckdb.DuckDBPyConnection, D: str) -> None:
         CREATE OR REPLACE TEMP TABLE act AS
         WITH c AS (
             SELECT h.*,
-                   {uniform('a_kind', D, 'h.SalesOrderID')} AS ua,
-                   {uniform('a_prog', D, 'h.SalesOrderID')} AS up,
-                   {uniform('a_back', D, 'h.SalesOrderID')} AS ub,
-                   {time_in_day(D, uniform('a_time', D, 'h.SalesOrderID'), 1, 86_390)} AS t_begin,
-                   {uniform('a_dur', D, 'h.SalesOrderID')} AS u_dur,
-                   {uniform('a_batch', D, 'h.SalesOrderID')} AS u_batch
+                   {uniform("a_kind", D, "h.SalesOrderID")} AS ua,
+                   {uniform("a_prog", D, "h.SalesOrderID")} AS up,
+                   {uniform("a_back", D, "h.SalesOrderID")} AS ub,
+                   {time_in_day(D, uniform("a_time", D, "h.SalesOrderID"), 1, 86_390)} AS t_begin,
+                   {uniform("a_dur", D, "h.SalesOrderID")} AS u_dur,
+                   {uniform("a_batch", D, "h.SalesOrderID")} AS u_batch
             FROM Sales.SalesOrderHeader h
             WHERE h.OrderDate BETWEEN {D} - {ORDER_WINDOW_DAYS} AND {D} - 1 AND h.Status <> 6
         )
@@ -167,8 +167,8 @@ def stage_order_actions(con: duckdb.DuckDBPyConnection, D: str) -> None:
         )
         SELECT SalesOrderID, action, tx_key,
                CASE WHEN action = 'progress' THEN {batch_begin} ELSE t_begin END AS tx_begin,
-               CASE WHEN action = 'progress' THEN {tx_end(batch_begin, uniform('batch_dur', D, 'batch'), 2000)}
-                    ELSE {tx_end('t_begin', 'u_dur')} END AS tx_end
+               CASE WHEN action = 'progress' THEN {tx_end(batch_begin, uniform("batch_dur", D, "batch"), 2000)}
+                    ELSE {tx_end("t_begin", "u_dur")} END AS tx_end
         FROM a
         """,
     )
@@ -182,8 +182,8 @@ def stage_order_actions(con: duckdb.DuckDBPyConnection, D: str) -> None:
             SELECT d.*,
                    row_number() OVER (PARTITION BY d.SalesOrderID
                                       ORDER BY hash('am_rk', {D}, d.SalesOrderDetailID), d.SalesOrderDetailID) AS rk,
-                   {uniform('am_act', D, 'd.SalesOrderDetailID')} AS ua,
-                   (1 + floor({square(uniform('am_qty', D, 'd.SalesOrderDetailID'))} * 10))::SMALLINT AS q
+                   {uniform("am_act", D, "d.SalesOrderDetailID")} AS ua,
+                   (1 + floor({square(uniform("am_qty", D, "d.SalesOrderDetailID"))} * 10))::SMALLINT AS q
             FROM Sales.SalesOrderDetail d
             JOIN act a ON a.SalesOrderID = d.SalesOrderID AND a.action = 'amend'
         )

@@ -129,9 +129,7 @@ def seed(
             for index, region in enumerate(regions):
                 alias = region_alias(region)
                 if day in plan[alias]:
-                    in_transaction(
-                        con, lambda d=day, r=region, i=index: seed_region_day(con, d, r, i, first_day)
-                    )
+                    in_transaction(con, lambda d=day, r=region, i=index: seed_region_day(con, d, r, i, first_day))
                     touched = True
             if touched:
                 written.append(day)
@@ -180,9 +178,7 @@ def _per_table(demo_dir: Path, query: str) -> dict[str, Any]:
                 "WHERE table_type = 'BASE TABLE' AND table_catalog = current_database() ORDER BY ALL"
             ).fetchall()
             for schema, table in tables:
-                (out[f"{path.stem}.{schema}.{table}"],) = con.execute(
-                    query.format(f'"{schema}"."{table}"')
-                ).fetchone()
+                (out[f"{path.stem}.{schema}.{table}"],) = con.execute(query.format(f'"{schema}"."{table}"')).fetchone()
     return out
 
 
@@ -217,9 +213,7 @@ def _check_same(recorded: dict[str, str], scale: float, regions: Sequence[str] |
         )
 
 
-def _new_days(
-    seeded: list[dt.date], requested: list[dt.date], what: str, expected_first: dt.date
-) -> list[dt.date]:
+def _new_days(seeded: list[dt.date], requested: list[dt.date], what: str, expected_first: dt.date) -> list[dt.date]:
     """The requested days still to seed in one file; raises on a gap or a step back."""
     held = set(seeded)
     new = [d for d in requested if d not in held]
@@ -276,7 +270,11 @@ def _create_erp(
 
 
 def _seed_erp_day(
-    con: duckdb.DuckDBPyConnection, day: dt.date, v: Volumes, regions: Sequence[str], first_day: dt.date,
+    con: duckdb.DuckDBPyConnection,
+    day: dt.date,
+    v: Volumes,
+    regions: Sequence[str],
+    first_day: dt.date,
     time_zone: str,
 ) -> None:
     if day == first_day:
@@ -286,8 +284,11 @@ def _seed_erp_day(
     seqs = dict(con.execute("SELECT name, last_value FROM demo.sequences").fetchall())
 
     # Who can buy and what sells, as of the start of the day.
-    run(con, "CREATE OR REPLACE TEMP TABLE cust_rank AS "
-             "SELECT CustomerID, row_number() OVER (ORDER BY CustomerID) - 1 AS rk FROM dbo.Customer")
+    run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE cust_rank AS "
+        "SELECT CustomerID, row_number() OVER (ORDER BY CustomerID) - 1 AS rk FROM dbo.Customer",
+    )
     run(
         con,
         f"""
@@ -328,6 +329,17 @@ def _seed_erp_day(
         [(max(seqs[name], one(con, sql) or 0), name) for name, sql in used.items()],
     )
     run(con, f"INSERT INTO demo.seeded_days VALUES ({D})")
-    for temp in ("cust_rank", "pop", "o_new", "l_new", "act", "amend_l", "stg_soh", "stg_sod",
-                 "stg_cust", "tx", "gl_new"):
+    for temp in (
+        "cust_rank",
+        "pop",
+        "o_new",
+        "l_new",
+        "act",
+        "amend_l",
+        "stg_soh",
+        "stg_sod",
+        "stg_cust",
+        "tx",
+        "gl_new",
+    ):
         run(con, f"DROP TABLE IF EXISTS temp.{temp}")

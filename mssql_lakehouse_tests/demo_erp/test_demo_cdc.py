@@ -56,7 +56,8 @@ def test_every_change_lsn_is_mapped_to_a_time_inside_its_day(erp: duckdb.DuckDBP
         f"""SELECT count(*) FROM {ci.change_table} c JOIN cdc.lsn_time_mapping m ON m.start_lsn = c."__$start_lsn"
             WHERE c."__$operation" IN (2, 4) AND CAST(c.ModifiedDate AS DATE) <> CAST(m.tran_end_time AS DATE)
               AND NOT EXISTS (SELECT 1 FROM {ci.change_table} d
-                              WHERE d."__$start_lsn" = c."__$start_lsn" AND d."{pk}" = c."{pk}" AND d."__$operation" = 1)""",
+                              WHERE d."__$start_lsn" = c."__$start_lsn" AND d."{pk}" = c."{pk}"
+                                AND d."__$operation" = 1)""",
     )
     assert off_day == 0
 
@@ -71,7 +72,9 @@ def test_changes_of_a_transaction_share_the_commit_lsn_with_increasing_seqval(
         assert len(seqval) == 10 and c["__$end_lsn"] is None
         assert seqval[:8] == start[:8] and seqval < start  # same transaction, before its commit
     multi = scalar(
-        erp, f'SELECT count(*) FROM (SELECT "__$start_lsn" FROM {change_table} GROUP BY 1 HAVING count(DISTINCT "__$seqval") > 1)'
+        erp,
+        f'SELECT count(*) FROM (SELECT "__$start_lsn" FROM {change_table} '
+        'GROUP BY 1 HAVING count(DISTINCT "__$seqval") > 1)',
     )
     assert multi > 0
 
@@ -135,10 +138,7 @@ def test_replaying_the_changes_reproduces_the_table(erp: duckdb.DuckDBPyConnecti
             state[key] = None if op == 1 else image
         else:
             state[key] = image
-    actual = {
-        r[pk]: r
-        for r in rows(erp, f"SELECT * FROM {ci.table.qualified}")
-    }
+    actual = {r[pk]: r for r in rows(erp, f"SELECT * FROM {ci.table.qualified}")}
     for key, image in state.items():
         assert actual.get(key) == image
     if ci.table.schema == "Sales":
@@ -148,7 +148,11 @@ def test_replaying_the_changes_reproduces_the_table(erp: duckdb.DuckDBPyConnecti
 
 def test_change_tables_metadata_mirrors_sql_server(erp: duckdb.DuckDBPyConnection) -> None:
     tables = rows(erp, "SELECT * FROM cdc.change_tables ORDER BY capture_instance")
-    assert [t["capture_instance"] for t in tables] == ["Sales_SalesOrderDetail", "Sales_SalesOrderHeader", "dbo_Customer"]
+    assert [t["capture_instance"] for t in tables] == [
+        "Sales_SalesOrderDetail",
+        "Sales_SalesOrderHeader",
+        "dbo_Customer",
+    ]
     for t in tables:
         first = scalar(erp, f'SELECT min("__$start_lsn") FROM "cdc"."{t["capture_instance"]}_CT"')
         assert bytes(t["start_lsn"]) <= bytes(first)
@@ -176,15 +180,23 @@ def test_cleanup_raises_the_minimum_lsn_and_expires_older_positions(tmp_path: Pa
     assert new_low == first_of_day2
     assert a_day1_position < new_low  # a reader that stopped on day 1 must now re-snapshot
     with duckdb.connect(str(erp_path(tmp_path)), read_only=True) as con:
-        assert bytes(
-            scalar(con, "SELECT start_lsn FROM cdc.change_tables WHERE capture_instance = 'Sales_SalesOrderDetail'")
-        ) == new_low
+        assert (
+            bytes(
+                scalar(con, "SELECT start_lsn FROM cdc.change_tables WHERE capture_instance = 'Sales_SalesOrderDetail'")
+            )
+            == new_low
+        )
         assert bytes(scalar(con, 'SELECT min("__$start_lsn") FROM cdc."Sales_SalesOrderDetail_CT"')) >= new_low
         # Other capture instances keep their history, and so the time mapping they need.
         assert scalar(con, 'SELECT count(*) FROM cdc."dbo_Customer_CT"') == customer_rows
-        assert scalar(
-            con, 'SELECT count(*) FROM cdc."dbo_Customer_CT" c ANTI JOIN cdc.lsn_time_mapping m ON m.start_lsn = c."__$start_lsn"'
-        ) == 0
+        assert (
+            scalar(
+                con,
+                'SELECT count(*) FROM cdc."dbo_Customer_CT" c '
+                'ANTI JOIN cdc.lsn_time_mapping m ON m.start_lsn = c."__$start_lsn"',
+            )
+            == 0
+        )
 
     # Cleanup never lowers the minimum; past the last change it points just after it.
     assert cleanup_cdc(tmp_path, "Sales_SalesOrderDetail", day2 - dt.timedelta(days=1)) == new_low

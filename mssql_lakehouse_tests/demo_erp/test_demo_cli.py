@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mssql_lakehouse_demo.cli.demo import demo
 from mssql_lakehouse_demo import seeded_days
+from mssql_lakehouse_demo.cli.demo import demo
 
 from ._helpers import START
 
@@ -20,7 +20,9 @@ def runner() -> CliRunner:
 
 def test_seed_then_extend_by_a_day_then_inspect(runner: CliRunner, tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    first = runner.invoke(demo, ["seed", "--demo-dir", str(folder), "--start", str(START), "--days", "2", "--scale", "0.01"])
+    first = runner.invoke(
+        demo, ["seed", "--demo-dir", str(folder), "--start", str(START), "--days", "2", "--scale", "0.01"]
+    )
     assert first.exit_code == 0, first.output
     assert f"seeded {START}" in first.output
 

@@ -30,7 +30,8 @@ def test_journals_balance_except_one_injected_per_day(erp: duckdb.DuckDBPyConnec
 def test_one_entry_a_day_posts_to_an_unknown_account(erp: duckdb.DuckDBPyConnection) -> None:
     unknown = rows(
         erp,
-        "SELECT PostingDate, AccountID FROM Finance.GLEntry WHERE AccountID NOT IN (SELECT AccountID FROM Finance.GLAccount)",
+        "SELECT PostingDate, AccountID FROM Finance.GLEntry "
+        "WHERE AccountID NOT IN (SELECT AccountID FROM Finance.GLAccount)",
     )
     assert sorted(r["PostingDate"] for r in unknown) == SEEDED_DAYS
     assert {r["AccountID"] for r in unknown} == {9999}
@@ -40,7 +41,9 @@ def test_each_entry_is_a_debit_or_a_credit_posted_on_its_day(erp: duckdb.DuckDBP
     assert scalar(erp, "SELECT count(*) FROM Finance.GLEntry WHERE (Debit <> 0) = (Credit <> 0)") == 0
     assert scalar(erp, "SELECT count(*) FROM Finance.GLEntry WHERE Debit < 0 OR Credit < 0") == 0
     assert scalar(erp, "SELECT count(*) FROM Finance.GLEntry WHERE PostingDate <> ModifiedDate::DATE") == 0
-    types = dict(erp.execute("SELECT AccountType, any_value(NormalBalance) FROM Finance.GLAccount GROUP BY 1").fetchall())
+    types = dict(
+        erp.execute("SELECT AccountType, any_value(NormalBalance) FROM Finance.GLAccount GROUP BY 1").fetchall()
+    )
     assert types == {"Asset": "D", "Expense": "D", "Liability": "C", "Equity": "C", "Revenue": "C"}
 
 

@@ -14,7 +14,7 @@ from ._helpers import SCALE, SEEDED_DAYS, START, rows, scalar
 
 END_OF_TIME = dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
 
-# FOR SYSTEM_TIME AS OF @t, as the extraction layer emulates it: current ∪ history.
+# FOR SYSTEM_TIME AS OF @t, as the extraction layer emulates it: current UNION ALL history.
 AS_OF = """
     SELECT * EXCLUDE (ValidFrom, ValidTo) FROM (
         SELECT * FROM Production.ProductInventory
@@ -40,7 +40,10 @@ def test_as_of_the_end_of_a_day_gives_the_table_as_it_was_then(
         as_of = rows(con, AS_OF, [end_of_day3, end_of_day3])
     # The folder seeded only to day 3 holds exactly that state as its current table.
     with duckdb.connect(str(inventory_path(three_day_demo, region)), read_only=True) as con:
-        then = rows(con, "SELECT * EXCLUDE (ValidFrom, ValidTo) FROM Production.ProductInventory ORDER BY ProductID, LocationID")
+        then = rows(
+            con,
+            "SELECT * EXCLUDE (ValidFrom, ValidTo) FROM Production.ProductInventory ORDER BY ProductID, LocationID",
+        )
     assert as_of == then
     assert len(then) > 0
 
@@ -53,8 +56,10 @@ def test_versions_of_a_row_are_contiguous_and_the_current_one_is_open(demo_dir: 
             con,
             """
             SELECT count(*) FROM (
-                SELECT ValidTo, lead(ValidFrom) OVER (PARTITION BY ProductID, LocationID ORDER BY ValidFrom) AS next_from
-                FROM (SELECT * FROM Production.ProductInventory UNION ALL SELECT * FROM Production.ProductInventoryHistory)
+                SELECT ValidTo,
+                       lead(ValidFrom) OVER (PARTITION BY ProductID, LocationID ORDER BY ValidFrom) AS next_from
+                FROM (SELECT * FROM Production.ProductInventory
+                      UNION ALL SELECT * FROM Production.ProductInventoryHistory)
             ) WHERE next_from IS NOT NULL AND next_from <> ValidTo
             """,
         )
@@ -72,7 +77,8 @@ def test_each_day_changes_some_quantities_at_a_time_inside_it(demo_dir: Path, re
         changed = rows(
             con,
             """SELECT h.Quantity AS old, c.Quantity AS new, h.ValidTo AS at
-               FROM Production.ProductInventoryHistory h JOIN Production.ProductInventory c USING (ProductID, LocationID)
+               FROM Production.ProductInventoryHistory h
+               JOIN Production.ProductInventory c USING (ProductID, LocationID)
                WHERE h.ValidTo = c.ValidFrom""",
         )
     assert sorted(closed_per_day) == SEEDED_DAYS
@@ -85,5 +91,6 @@ def test_regions_have_their_own_locations_and_data(demo_dir: Path) -> None:
     seen = {}
     for region in DEFAULT_REGIONS:
         with duckdb.connect(str(inventory_path(demo_dir, region)), read_only=True) as con:
-            seen[region] = {r[0] for r in con.execute("SELECT DISTINCT LocationID FROM Production.ProductInventory").fetchall()}
+            locations = con.execute("SELECT DISTINCT LocationID FROM Production.ProductInventory").fetchall()
+            seen[region] = {r[0] for r in locations}
     assert seen == {"amer": {10, 11, 12}, "emea": {20, 21, 22}, "apac": {30, 31, 32}}

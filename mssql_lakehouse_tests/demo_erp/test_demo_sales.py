@@ -53,12 +53,15 @@ def test_late_orders_arrive_one_to_three_days_after_their_order_date(erp: duckdb
         assert 1 <= (r["day"] - r["OrderDate"]).days <= 3
         assert r["ModifiedDate"].date() == r["day"]
     # An order for a day that was already seeded shows up with a later ModifiedDate.
-    assert scalar(
-        erp,
-        "SELECT count(*) FROM Sales.SalesOrderHeader WHERE OrderDate >= ? AND OrderDate < CAST(ModifiedDate AS DATE) "
-        "AND RevisionNumber = 0 AND Status = 1",
-        [SEEDED_DAYS[0]],
-    ) > 0
+    assert (
+        scalar(
+            erp,
+            "SELECT count(*) FROM Sales.SalesOrderHeader "
+            "WHERE OrderDate >= ? AND OrderDate < CAST(ModifiedDate AS DATE) AND RevisionNumber = 0 AND Status = 1",
+            [SEEDED_DAYS[0]],
+        )
+        > 0
+    )
 
 
 def test_new_orders_are_stamped_inside_their_day_with_sub_second_times(erp: duckdb.DuckDBPyConnection) -> None:
@@ -94,9 +97,7 @@ def test_header_totals_match_their_lines(erp: duckdb.DuckDBPyConnection) -> None
 
 def test_earlier_orders_are_updated_deleted_and_shipped(erp: duckdb.DuckDBPyConnection) -> None:
     ops = dict(
-        erp.execute(
-            'SELECT "__$operation", count(*) FROM cdc."Sales_SalesOrderDetail_CT" GROUP BY 1'
-        ).fetchall()
+        erp.execute('SELECT "__$operation", count(*) FROM cdc."Sales_SalesOrderDetail_CT" GROUP BY 1').fetchall()
     )
     assert ops[1] > 0 and ops[4] > 0  # line deletes and quantity changes
     assert scalar(erp, 'SELECT count(*) FROM cdc."Sales_SalesOrderHeader_CT" WHERE "__$operation" = 1') > 0
@@ -104,9 +105,13 @@ def test_earlier_orders_are_updated_deleted_and_shipped(erp: duckdb.DuckDBPyConn
     assert set(statuses) <= {1, 2, 3, 5, 6} and statuses.get(5, 0) > 0 and statuses.get(6, 0) > 0
     assert scalar(erp, "SELECT count(*) FROM Sales.SalesOrderHeader WHERE (Status = 5) <> (ShipDate IS NOT NULL)") == 0
     # An amended order got a new revision and a ModifiedDate after its order date.
-    assert scalar(
-        erp, "SELECT count(*) FROM Sales.SalesOrderHeader WHERE RevisionNumber > 0 AND ModifiedDate::DATE > OrderDate"
-    ) > 0
+    assert (
+        scalar(
+            erp,
+            "SELECT count(*) FROM Sales.SalesOrderHeader WHERE RevisionNumber > 0 AND ModifiedDate::DATE > OrderDate",
+        )
+        > 0
+    )
 
 
 def test_every_change_bumps_rowver(erp: duckdb.DuckDBPyConnection) -> None:
@@ -122,11 +127,14 @@ def test_every_change_bumps_rowver(erp: duckdb.DuckDBPyConnection) -> None:
         )
         assert bad == 0
     # RowVer is unique across the database, like SQL Server's database-wide counter.
-    assert scalar(
-        erp,
-        "SELECT count(*) - count(DISTINCT RowVer) FROM (SELECT RowVer FROM Sales.SalesOrderHeader "
-        "UNION ALL SELECT RowVer FROM Sales.SalesOrderDetail)",
-    ) == 0
+    assert (
+        scalar(
+            erp,
+            "SELECT count(*) - count(DISTINCT RowVer) FROM (SELECT RowVer FROM Sales.SalesOrderHeader "
+            "UNION ALL SELECT RowVer FROM Sales.SalesOrderDetail)",
+        )
+        == 0
+    )
 
 
 def test_a_customer_is_deleted_and_reinserted_unchanged_in_one_transaction(erp: duckdb.DuckDBPyConnection) -> None:

@@ -8,9 +8,9 @@ import duckdb
 import pytest
 import yaml
 
+from mssql_lakehouse.settings import project_root
 from mssql_lakehouse_demo import CDC_INSTANCES, CT_TABLES, ERP_TABLES, INVENTORY_TABLES, inventory_path, mssql_script
 from mssql_lakehouse_demo.schema import duckdb_type
-from mssql_lakehouse.settings import project_root
 
 from ._helpers import rows
 
@@ -44,8 +44,11 @@ def test_inventory_tables_keep_sql_servers_names(demo_dir: Path) -> None:
 def test_cdc_change_tables_have_sql_servers_columns(erp: duckdb.DuckDBPyConnection, ci) -> None:
     cols = _columns(erp, "cdc", f"{ci.name}_CT")
     assert cols[:5] == [
-        ("__$start_lsn", "BLOB"), ("__$end_lsn", "BLOB"), ("__$seqval", "BLOB"),
-        ("__$operation", "INTEGER"), ("__$update_mask", "BLOB"),
+        ("__$start_lsn", "BLOB"),
+        ("__$end_lsn", "BLOB"),
+        ("__$seqval", "BLOB"),
+        ("__$operation", "INTEGER"),
+        ("__$update_mask", "BLOB"),
     ]
     assert cols[5:-1] == [(c.name, c.duckdb_type) for c in ci.table.columns]
     assert cols[-1] == ("__$command_id", "INTEGER")
@@ -54,11 +57,22 @@ def test_cdc_change_tables_have_sql_servers_columns(erp: duckdb.DuckDBPyConnecti
 @pytest.mark.parametrize(
     ("mssql", "demo"),
     [
-        ("int", "INTEGER"), ("smallint", "SMALLINT"), ("tinyint", "UTINYINT"), ("bigint", "BIGINT"),
-        ("bit", "BOOLEAN"), ("money", "DECIMAL(19,4)"), ("smallmoney", "DECIMAL(10,4)"),
-        ("decimal(9, 3)", "DECIMAL(9,3)"), ("nvarchar(50)", "VARCHAR"), ("nchar(2)", "VARCHAR"),
-        ("date", "DATE"), ("datetime2(7)", "TIMESTAMP"), ("datetime", "TIMESTAMP"),
-        ("datetimeoffset", "TIMESTAMPTZ"), ("uniqueidentifier", "UUID"), ("rowversion", "BIGINT"),
+        ("int", "INTEGER"),
+        ("smallint", "SMALLINT"),
+        ("tinyint", "UTINYINT"),
+        ("bigint", "BIGINT"),
+        ("bit", "BOOLEAN"),
+        ("money", "DECIMAL(19,4)"),
+        ("smallmoney", "DECIMAL(10,4)"),
+        ("decimal(9, 3)", "DECIMAL(9,3)"),
+        ("nvarchar(50)", "VARCHAR"),
+        ("nchar(2)", "VARCHAR"),
+        ("date", "DATE"),
+        ("datetime2(7)", "TIMESTAMP"),
+        ("datetime", "TIMESTAMP"),
+        ("datetimeoffset", "TIMESTAMPTZ"),
+        ("uniqueidentifier", "UUID"),
+        ("rowversion", "BIGINT"),
         ("binary(10)", "BLOB"),
     ],
 )

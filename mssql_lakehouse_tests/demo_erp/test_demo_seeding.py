@@ -124,7 +124,8 @@ def test_regions_are_a_parameter(tmp_path: Path) -> None:
         "inventory_south.duckdb",
     ]
     with duckdb.connect(str(inventory_path(tmp_path, "south")), read_only=True) as con:
-        locations = {r[0] for r in con.execute("SELECT DISTINCT LocationID FROM Production.ProductInventory").fetchall()}
+        found = con.execute("SELECT DISTINCT LocationID FROM Production.ProductInventory").fetchall()
+        locations = {r[0] for r in found}
     assert locations == {20, 21, 22}
 
 
@@ -146,7 +147,8 @@ def test_daily_volumes_follow_the_scale(demo_dir: Path) -> None:
         ).fetchall()
         lines_per_order = scalar(
             con,
-            'SELECT count(*) / count(DISTINCT SalesOrderID) FROM cdc."Sales_SalesOrderDetail_CT" WHERE "__$operation" = 2',
+            'SELECT count(*) / count(DISTINCT SalesOrderID) FROM cdc."Sales_SalesOrderDetail_CT" '
+            'WHERE "__$operation" = 2',
         )
         products = scalar(con, "SELECT count(*) FROM Production.Product")
         accounts = scalar(con, "SELECT count(*) FROM Finance.GLAccount")
