@@ -1,13 +1,15 @@
-"""Reusable data-quality rules: each takes DataFrames and returns a Dagster check result.
+"""The rules every slice's checks share: each takes DataFrames and returns a Dagster check result,
+plus the ready-made checks every slice puts on its layers.
 
-Assets declare the checks as ``check_specs`` and yield these results right after
-their output is written, so a check sees exactly what the run landed.
+A slice's ``checks.py`` declares its checks; an asset that holds what a rule needs (the frame it
+just wrote, the extraction's figures) yields the result right after its write, so the check sees
+exactly what the run landed.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 import dagster as dg
@@ -39,7 +41,12 @@ def not_null(asset_key: dg.AssetKey, df: DataFrame, columns: Sequence[str]) -> d
 
 
 def row_count_anomaly(
-    asset_key: dg.AssetKey, todays_count: int, trailing_counts: Mapping[str, int], *, low: float = 0.5, high: float = 2.0
+    asset_key: dg.AssetKey,
+    todays_count: int,
+    trailing_counts: Mapping[str, int],
+    *,
+    low: float = 0.5,
+    high: float = 2.0,
 ) -> dg.AssetCheckResult:
     """Warn when the day's row count is outside [low, high] x the median of the trailing partitions."""
     history = [c for c in trailing_counts.values() if c > 0]
@@ -84,3 +91,17 @@ def reconciles_with_source(
             **({"mismatches": dg.MetadataValue.json(mismatches)} if mismatches else {}),
         },
     )
+
+
+def layer_keys(assets: Iterable[dg.AssetsDefinition], *layers: str) -> list[dg.AssetKey]:
+    """The keys of ``assets`` in the given layers (a key's first part), so a new table of a layer
+    gets its layer's checks without being listed."""
+    return sorted({key for asset in assets for key in asset.keys if key.path[0] in layers}, key=str)
+
+
+def column_schema_change_checks(assets: Iterable[dg.AssetsDefinition]) -> Sequence[dg.AssetChecksDefinition]:
+    """``column_schema_change`` on every silver and gold table (warning): compares the
+    ``dagster/column_schema`` the Delta IO manager reports for the table after each write with the
+    previous write's. The IO manager adds new columns and refuses type changes, so in practice this
+    flags a column added by a source or a transform, and a table rebuilt with another schema."""
+    return dg.build_column_schema_change_checks(assets=layer_keys(assets, "silver", "gold"))

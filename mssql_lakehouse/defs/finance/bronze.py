@@ -8,6 +8,7 @@ restatement in the ERP picks up the changed rows; ``money`` lands as ``decimal(1
 import dagster as dg
 from pyspark.sql import functions as F
 
+from mssql_lakehouse.defs.finance.checks import extraction_checks
 from mssql_lakehouse.defs.finance.common import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds, with_period_metadata
 from mssql_lakehouse.lib.asset_defaults import ERP_POOL, EXTRACTION_RETRY
 from mssql_lakehouse.lib.check_rules import reconciles_with_source
@@ -31,12 +32,6 @@ BRONZE = {
 }
 
 
-def _reconcile_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(
-        "reconciles_with_source", asset=key, description="Row count and amount sums equal the source's for the period."
-    )
-
-
 def _land(context: dg.AssetExecutionContext, key: dg.AssetKey, extraction: Extraction, df):
     source: MssqlSource = context.resources.erp
     _, start, end = period_bounds(context)
@@ -57,7 +52,7 @@ def _land(context: dg.AssetExecutionContext, key: dg.AssetKey, extraction: Extra
     )
 
 
-@dg.asset(key=GL_ENTRIES, metadata={"partition_expr": "PostingDate"}, check_specs=[_reconcile_spec(GL_ENTRIES)], **BRONZE)
+@dg.asset(key=GL_ENTRIES, metadata={"partition_expr": "PostingDate"}, check_specs=extraction_checks(GL_ENTRIES), **BRONZE)
 def gl_entries(context: dg.AssetExecutionContext):
     """Finance.GLEntry rows whose PostingDate falls in the reporting period (money as decimal(19,4))."""
     source: MssqlSource = context.resources.erp
@@ -66,7 +61,7 @@ def gl_entries(context: dg.AssetExecutionContext):
     yield from _land(context, GL_ENTRIES, extraction, extraction.df)
 
 
-@dg.asset(key=GL_ACCOUNTS, metadata={"partition_expr": "period_start"}, check_specs=[_reconcile_spec(GL_ACCOUNTS)], **BRONZE)
+@dg.asset(key=GL_ACCOUNTS, metadata={"partition_expr": "period_start"}, check_specs=extraction_checks(GL_ACCOUNTS), **BRONZE)
 def gl_accounts(context: dg.AssetExecutionContext):
     """Finance.GLAccount (the chart of accounts) as read for the period's close: one snapshot per period."""
     source: MssqlSource = context.resources.erp

@@ -18,6 +18,7 @@ from mssql_lakehouse.defs.finance.bronze import GL_ACCOUNTS, GL_ENTRIES, GL_ENTR
 from mssql_lakehouse.defs.finance.silver import SILVER_ENTRIES
 from mssql_lakehouse.defs.finance.checks import (
     closing_is_opening_plus_movements,
+    financial_close_checks,
     opening_matches_source,
     totals_match_silver,
 )
@@ -43,19 +44,7 @@ LEDGER_BEGINNING = dt.datetime(1900, 1, 1)
     key=FINANCIAL_CLOSE,
     ins={"entries": dg.AssetIn(SILVER_ENTRIES), "accounts": dg.AssetIn(GL_ACCOUNTS)},
     metadata={"partition_expr": "period_start"},
-    check_specs=[
-        dg.AssetCheckSpec("closing_is_opening_plus_movements", asset=FINANCIAL_CLOSE,
-                          description="closing = opening + debits - credits on every line."),
-        dg.AssetCheckSpec("totals_match_silver", asset=FINANCIAL_CLOSE,
-                          description="Debits and credits equal silver's; the total line is the sum of the accounts; the ledger balances."),
-        dg.AssetCheckSpec("opening_matches_source", asset=FINANCIAL_CLOSE,
-                          description="Every entry the ERP has posted before the period is landed as the ERP holds it "
-                          "now: no earlier period is missing or changed since its close."),
-        dg.AssetCheckSpec("archived", asset=FINANCIAL_CLOSE,
-                          description="Every close of the period has an archive copy; this close's equals what was written."),
-        dg.AssetCheckSpec("retention_covers_audit_window", asset=FINANCIAL_CLOSE,
-                          description="Log and deleted-file retention are at least the audit window."),
-    ],
+    check_specs=financial_close_checks(FINANCIAL_CLOSE),
     pool=CLOSE_POOL,
     **{**FINANCE_MONTHLY, "required_resource_keys": FINANCE_MONTHLY["required_resource_keys"] | {"tables", "finance_archive", "erp"}},
 )

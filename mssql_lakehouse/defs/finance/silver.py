@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame
 
 from mssql_lakehouse.defs.finance.common import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds
 from mssql_lakehouse.defs.finance.bronze import GL_ACCOUNTS, GL_ENTRIES
-from mssql_lakehouse.defs.finance.checks import entries_accounted_for, journals_balance, quarantine_count
+from mssql_lakehouse.defs.finance.checks import entries_accounted_for, gl_silver_checks, journals_balance, quarantine_count
 from mssql_lakehouse.lib.transforms.ledger import (
     accounts_from_bronze,
     entries_from_bronze,
@@ -41,13 +41,7 @@ QUARANTINE = dg.AssetKey(["silver", "gl_quarantine"])
         ),
     },
     ins={"bronze_entries": dg.AssetIn(GL_ENTRIES), "bronze_accounts": dg.AssetIn(GL_ACCOUNTS)},
-    check_specs=[
-        dg.AssetCheckSpec("journals_balance", asset=SILVER_ENTRIES,
-                          description="Every journal of the period balances (debits = credits); unbalanced ones are quarantined and fail this check."),
-        dg.AssetCheckSpec("entries_accounted_for", asset=SILVER_ENTRIES,
-                          description="Silver plus quarantine hold exactly bronze's entries and amounts."),
-        dg.AssetCheckSpec("quarantine_count", asset=QUARANTINE, description="Entries quarantined for the period (warning)."),
-    ],
+    check_specs=gl_silver_checks(SILVER_ENTRIES, QUARANTINE),
     partitions_def=FINANCE_MONTHLY["partitions_def"],
     backfill_policy=FINANCE_MONTHLY["backfill_policy"],
     group_name=FINANCE_MONTHLY["group_name"],

@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from mssql_lakehouse.defs.inventory.checks import inventory_snapshots_checks
 from mssql_lakehouse.defs.inventory.common import INVENTORY_DAILY, REJECTED_FILES, SNAPSHOTS
 from mssql_lakehouse.defs.inventory.landing import LandedFile, landed_files
 from mssql_lakehouse.defs.inventory.partitions import partition_day_and_region
@@ -249,14 +250,7 @@ def _land_autoloader(
             " reason; replaced per partition.",
         ),
     },
-    check_specs=[
-        dg.AssetCheckSpec("no_rejected_files", asset=SNAPSHOTS, description="Every landed file was read whole."),
-        dg.AssetCheckSpec(
-            "schema_matches_contract", asset=SNAPSHOTS,
-            description="The files have no column the export contract does not know (warning: new columns are added).",
-        ),
-        dg.AssetCheckSpec("rejections_have_reasons", asset=REJECTED_FILES),
-    ],
+    check_specs=inventory_snapshots_checks(SNAPSHOTS, REJECTED_FILES),
     partitions_def=INVENTORY_DAILY["partitions_def"],
     backfill_policy=INVENTORY_DAILY["backfill_policy"],
     group_name=INVENTORY_DAILY["group_name"],

@@ -13,6 +13,7 @@ import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mssql_lakehouse.defs.inventory.checks import inventory_position_checks
 from mssql_lakehouse.defs.inventory.common import INVENTORY, INVENTORY_DAILY, POSITION, SNAPSHOTS
 from mssql_lakehouse.defs.inventory.partitions import partition_day_and_region
 from mssql_lakehouse.defs.sales.gold import DAILY_SKU_SALES
@@ -62,10 +63,7 @@ def _recent_sales(tables: LakehouseTables, spark: SparkSession, first: dt.date, 
     ins={"snapshots": dg.AssetIn(SNAPSHOTS)},
     deps=[INVENTORY],
     metadata={"partition_expr": {"date": "position_date", "region": "region"}},
-    check_specs=[
-        dg.AssetCheckSpec("on_hand_matches_snapshot", asset=POSITION, description="Per day and region, on hand equals the snapshot's total."),
-        dg.AssetCheckSpec("unique_sku_per_region", asset=POSITION),
-    ],
+    check_specs=inventory_position_checks(POSITION),
     **INVENTORY_DAILY,
 )
 def inventory_position(context: dg.AssetExecutionContext, snapshots: DataFrame):

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from mssql_lakehouse.lib.check_rules import reconciles_with_source, row_count_anomaly
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
+from mssql_lakehouse.defs.sales.checks import extraction_checks
 from mssql_lakehouse.defs.sales.common import SALES_DAILY
 from mssql_lakehouse.lib.asset_defaults import ERP_POOL, EXTRACTION_RETRY, SPARK_RESOURCES
 from mssql_lakehouse.lib.sources import (
@@ -117,24 +118,17 @@ def _extract_and_check(context: dg.AssetExecutionContext, table: TableSource, *,
     yield row_count_anomaly(key, in_window.get(day, 0), trailing)
 
 
-def _bronze_checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec("reconciles_with_source", asset=key, description="Row count and amount sums equal the source's for the window."),
-        dg.AssetCheckSpec("row_count_anomaly", asset=key, description="The day's rows against the median of the 14 days before (warning)."),
-    ]
-
-
 HEADER_KEY = dg.AssetKey(["bronze", "sales_order_header"])
 DETAIL_KEY = dg.AssetKey(["bronze", "sales_order_detail"])
 
 
-@dg.asset(key=HEADER_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=_bronze_checks(HEADER_KEY), **BRONZE)
+@dg.asset(key=HEADER_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=extraction_checks(HEADER_KEY), **BRONZE)
 def sales_order_header(context: dg.AssetExecutionContext):
     """Sales.SalesOrderHeader rows whose ModifiedDate falls in the partition's window."""
     yield from _extract_and_check(context, SALES_ORDER_HEADER, watermark="ModifiedDate")
 
 
-@dg.asset(key=DETAIL_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=_bronze_checks(DETAIL_KEY), **BRONZE)
+@dg.asset(key=DETAIL_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=extraction_checks(DETAIL_KEY), **BRONZE)
 def sales_order_detail(context: dg.AssetExecutionContext):
     """Sales.SalesOrderDetail rows whose ModifiedDate falls in the partition's window."""
     yield from _extract_and_check(context, SALES_ORDER_DETAIL, watermark="ModifiedDate")

@@ -7,6 +7,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.defs.inventory.common import POSITION as INVENTORY_POSITION
+from mssql_lakehouse.defs.sales.checks import daily_sku_sales_checks, sku_alerts_checks, sku_forecast_alignment_checks
 from mssql_lakehouse.defs.sales.common import SALES_DAILY, SPARK_RESOURCES
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.defs.sales.resources import SkuAlertSettings
@@ -36,7 +37,7 @@ def _dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     key=DAILY_SKU_SALES,
     ins={"lines": dg.AssetIn(["silver", "sales_order_lines"]), "orders": dg.AssetIn(["silver", "sales_orders"])},
     metadata={"partition_expr": "order_date", **SMALL_TABLE},
-    check_specs=[dg.AssetCheckSpec("totals_match_silver", asset=DAILY_SKU_SALES)],
+    check_specs=daily_sku_sales_checks(DAILY_SKU_SALES),
     **SALES_DAILY,
 )
 def daily_sku_sales(context: dg.AssetExecutionContext, lines: DataFrame, orders: DataFrame):
@@ -66,7 +67,7 @@ def daily_sku_sales(context: dg.AssetExecutionContext, lines: DataFrame, orders:
         "products": dg.AssetIn(["bronze", "products"]),
     },
     metadata={"partition_expr": "date", **SMALL_TABLE},
-    check_specs=[dg.AssetCheckSpec("covers_every_forecast_sku", asset=ALIGNMENT)],
+    check_specs=sku_forecast_alignment_checks(ALIGNMENT),
     **SALES_DAILY,
 )
 def sku_forecast_alignment(
@@ -108,10 +109,7 @@ def _inventory_positions(context: dg.AssetExecutionContext) -> DataFrame | None:
     key=ALERTS,
     ins={"alignment": dg.AssetIn(ALIGNMENT)},
     metadata={"partition_expr": "alert_date", **SMALL_TABLE},
-    check_specs=[
-        dg.AssetCheckSpec("alerts_have_numbers", asset=ALERTS),
-        dg.AssetCheckSpec("severity_in_configured_set", asset=ALERTS),
-    ],
+    check_specs=sku_alerts_checks(ALERTS),
     **{**SALES_DAILY, "required_resource_keys": SPARK_RESOURCES | {"sku_alert_settings", "tables"}},
 )
 def sku_alerts(context: dg.AssetExecutionContext, alignment: DataFrame):
