@@ -1,6 +1,6 @@
 """The embedded demo ERP: SQL Server's source databases mirrored in DuckDB files.
 
-One folder (``LocalPaths.from_env().demo_erp_dir``) holds ``erp.duckdb`` (sales, products,
+One folder (``LakehouseSettings.from_env().paths.demo_erp_dir``) holds ``erp.duckdb`` (sales, products,
 planning, the CRM customer and finance, with CDC and Change Tracking laid out as SQL
 Server lays them out) and one ``inventory_<region>.duckdb`` per region (a system-versioned
 temporal table). :func:`seed` fills it, deterministically and day by day, so the whole

@@ -422,9 +422,9 @@ def export(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from mssql_lakehouse.settings import LocalPaths
+    from mssql_lakehouse.settings import LakehouseSettings
 
-    paths = LocalPaths.from_env()
+    paths = LakehouseSettings.from_env().paths
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo-dir", type=Path, default=paths.demo_erp_dir)
     parser.add_argument("--out", type=Path, default=paths.landing_root / "debezium" / "customers")

@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.lib.sources import MssqlSource, TableSource
+from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_demo.schema import inventory_path, validate_region
 
 FORMATS = ("parquet", "csv")
@@ -50,7 +51,8 @@ def export_inventory(
     if not source_file.exists():
         raise ExportError(f"the demo has no inventory for region {region!r} ({source_file} is missing)")
     at = snapshot_time(day)
-    source = MssqlSource.demo(source_file)
+    # ``as_of`` is a wall-clock time of the business day, whose zone the source takes from the settings.
+    source = MssqlSource.demo(source_file, LakehouseSettings.from_env())
     snapshot = source.extract(spark, PRODUCT_INVENTORY, as_of=at).df.select(
         *EXPORTED_COLUMNS, F.lit(at).cast("timestamp_ntz").alias("SnapshotTime")
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 import mssql_lakehouse_demo as demo_erp
-from mssql_lakehouse.settings import LocalPaths
+from mssql_lakehouse.settings import LakehouseSettings
 
 _DEMO_DIR = click.option(
     "--demo-dir",
@@ -20,7 +20,7 @@ _DEMO_DIR = click.option(
 
 
 def _demo_dir(value: Path | None) -> Path:
-    return value.resolve() if value is not None else LocalPaths.from_env().demo_erp_dir
+    return value.resolve() if value is not None else LakehouseSettings.from_env().paths.demo_erp_dir
 
 
 def _day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
@@ -176,17 +176,19 @@ def cleanup_ct(demo_dir: Path | None, table: str, before: dt.datetime) -> None:
 def export_inventory(demo_dir: Path | None, day: dt.date, regions: tuple[str, ...], fmt: str) -> None:
     """Write regional inventory snapshots to the landing zone, as the regions' exports would."""
     # Spark and the inventory settings are only needed here: keep the other commands quick to start.
-    from mssql_lakehouse.defs.inventory.settings import inventory_regions, landing_dir
+    from mssql_lakehouse.defs.inventory.settings import InventoryConfig
     from mssql_lakehouse.lib.resources.spark import SparkResource
     from mssql_lakehouse_demo.inventory_export import ExportError
     from mssql_lakehouse_demo.inventory_export import export_inventory as write_export
 
     folder = _demo_dir(demo_dir)
     try:
-        targets = list(regions or inventory_regions())
-        spark = SparkResource().get_session()
+        settings = LakehouseSettings.from_env()
+        landing = InventoryConfig.from_settings(settings)
+        targets = list(regions or settings.inventory.regions)
+        spark = SparkResource.from_settings(settings.paths).get_session()
         for region in targets:
-            target = Path(landing_dir(region, day.isoformat()))
+            target = Path(landing.landing_dir(region, day.isoformat()))
             written = write_export(spark, folder, day, region, target, fmt)
             click.echo(f"{region}: {written}")
     except (ExportError, ValueError) as exc:

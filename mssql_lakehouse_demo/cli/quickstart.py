@@ -14,7 +14,7 @@ import click
 import dagster as dg
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.settings import LocalPaths
+from mssql_lakehouse.settings import LakehouseSettings, PathsSettings
 from mssql_lakehouse_demo import seed, seeded_days
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
@@ -28,7 +28,7 @@ def _instance() -> dg.DagsterInstance:
         return dg.DagsterInstance.ephemeral()
 
 
-def _seed_demo(paths: LocalPaths, first: dt.date, last: dt.date, scale: float) -> None:
+def _seed_demo(paths: PathsSettings, first: dt.date, last: dt.date, scale: float) -> None:
     already = seeded_days(paths.demo_erp_dir)
     start = min(first, already[-1] + dt.timedelta(days=1)) if already else first
     if start <= last:
@@ -71,12 +71,14 @@ def _summary(defs: dg.Definitions, results: list[dg.ExecuteInProcessResult], las
 @click.option("--scale", default=0.05, show_default=True, help="Demo volume (1 = about 100,000 order lines a day).")
 def quickstart(days: int, scale: float) -> None:
     """Seed the demo ERP, backfill the sales slice, run the nightly job and summarise."""
-    from mssql_lakehouse.definitions import defs
+    from mssql_lakehouse.definitions import build_defs
 
-    paths = LocalPaths.from_env()
+    settings = LakehouseSettings.from_env()
+    paths = settings.paths
     last = dt.date.today() - dt.timedelta(days=1)
     first = last - dt.timedelta(days=days - 1)
     _seed_demo(paths, first, last, scale)
+    defs = build_defs(settings)
     instance = _instance()
     job = defs.resolve_job_def("sales_nightly")
     click.echo(f"Backfilling {first}..{last} through the sales slice in one run:")
@@ -93,7 +95,7 @@ def quickstart(days: int, scale: float) -> None:
         job, instance, partition_key=last.isoformat(), tags={"dagster/schedule_name": "sales_nightly_at_erp_cutoff"}
     )
     _summary(defs, [backfill, nightly], last)
-    click.echo(f"\nDelta tables: {paths.tables_root}")
+    click.echo(f"\nDelta tables: {paths.local_tables_root}")
     click.echo("See the runs and materializations in the Dagster UI: `make dev`, then http://127.0.0.1:3000")
     if not (backfill.success and nightly.success):
         raise SystemExit(1)

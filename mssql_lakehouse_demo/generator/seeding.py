@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from mssql_lakehouse.settings import erp_timezone
+from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_demo import db
 from mssql_lakehouse_demo.cdc import day_ordinal
 from mssql_lakehouse_demo.generator.change_capture import (
@@ -92,7 +92,7 @@ def seed(
     demo_dir.mkdir(parents=True, exist_ok=True)
     requested = [start + dt.timedelta(days=k) for k in range(days)]
     volumes = Volumes(scale)
-    time_zone = erp_timezone()
+    time_zone = LakehouseSettings.from_env().erp_timezone
     timings: dict[dt.date, float] = {}
     written: list[dt.date] = []
 

@@ -19,6 +19,7 @@ from dagster_databricks.databricks_pyspark_step_launcher import CODE_ZIP_NAME
 from dagster_pyspark.utils import build_pyspark_zip
 
 from mssql_lakehouse.lib.resources.databricks import DatabricksSettings, databricks_step_launcher
+from mssql_lakehouse.settings import LakehouseSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +29,7 @@ _OWN_PREFIXES = ("LAKEHOUSE_", "DATABRICKS_", "MSSQL_", "DR_")
 
 def _databricks_env(tmp_path: Path) -> dict[str, str]:
     return {
+        "LAKEHOUSE_DEPLOYMENT": "databricks",
         "DATABRICKS_HOST": "https://workspace.invalid",
         "DATABRICKS_TOKEN": "dapi-not-a-token",
         "LAKEHOUSE_TABLES_ROOT": str(tmp_path / "tables"),
@@ -41,7 +43,7 @@ def test_the_package_the_launcher_zips_holds_the_runtime_and_neither_the_demo_er
     for name, value in env.items():
         # The launcher config names DATABRICKS_HOST and DATABRICKS_TOKEN: Dagster reads them building the resource.
         monkeypatch.setenv(name, value)
-    settings = DatabricksSettings.from_env(env)
+    settings = DatabricksSettings.from_settings(LakehouseSettings.from_env(env))
     assert settings.code_packages == ("mssql_lakehouse",)
 
     # The launcher's own steps: the resource copies the code packages, then each step zips that folder.
@@ -88,7 +90,7 @@ print(len(defs.resolve_asset_graph().get_all_asset_keys()), "assets")
 @pytest.mark.parametrize("deployment", ["local", "databricks"])
 def test_the_code_location_builds_where_the_demo_erp_cannot_be_imported(tmp_path, deployment):
     env = {name: value for name, value in os.environ.items() if not name.startswith(_OWN_PREFIXES)}
-    env.update(LAKEHOUSE_HOME=str(tmp_path / "home"), LAKEHOUSE_DEPLOYMENT=deployment, PYTHONPATH=str(PROJECT_ROOT))
+    env.update(LAKEHOUSE_HOME=str(tmp_path / "home"), PYTHONPATH=str(PROJECT_ROOT))
     if deployment == "databricks":
         env.update(_databricks_env(tmp_path))
     result = subprocess.run(
