@@ -105,3 +105,10 @@ def column_schema_change_checks(assets: Iterable[dg.AssetsDefinition]) -> Sequen
     previous write's. The IO manager adds new columns and refuses type changes, so in practice this
     flags a column added by a source or a transform, and a table rebuilt with another schema."""
     return dg.build_column_schema_change_checks(assets=layer_keys(assets, "silver", "gold"))
+
+
+def freshness_checks_on(keys: Iterable[dg.AssetKey]) -> dg.AssetSelection:
+    """The freshness checks of ``keys``, for jobs to leave out. A freshness check judges the clock,
+    not the rows a run wrote: inside a run that writes an old day it would report today's day as
+    missing. Its sensor evaluates it, and again after each write of its asset."""
+    return dg.AssetSelection.checks(*(dg.AssetCheckKey(key, "freshness_check") for key in keys))
