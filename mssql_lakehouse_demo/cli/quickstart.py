@@ -12,6 +12,7 @@ import time
 
 import click
 import dagster as dg
+from dagster._core.errors import DagsterHomeNotSetError
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.settings import LakehouseSettings, PathsSettings
@@ -24,7 +25,8 @@ def _instance() -> dg.DagsterInstance:
     # With DAGSTER_HOME set (the Makefile sets it) runs are recorded where `dagster dev` shows them.
     try:
         return dg.DagsterInstance.get()
-    except dg.DagsterInvariantViolationError:
+    except (dg.DagsterInvariantViolationError, DagsterHomeNotSetError):
+        # Without DAGSTER_HOME (outside `make demo`) the runs are kept in memory only.
         return dg.DagsterInstance.ephemeral()
 
 
