@@ -630,18 +630,3 @@ def _forwarded(sections: dict[str, Any], env: Mapping[str, str]) -> dict[str, st
     secret_names = {s.env_name for s in workspace.secrets}
     return {n: env[n] for n in (*names, *workspace.forward_env) if env.get(n) and n not in secret_names}
 
-
-# -- thin names the demo ERP package still uses; they read LakehouseSettings.from_env() ---------
-
-
-def erp_timezone() -> str:
-    """The business day's zone of the environment's settings (for ``mssql_lakehouse_demo``)."""
-    return LakehouseSettings.from_env().erp_timezone
-
-
-class LocalPaths:
-    """The environment's paths (for ``mssql_lakehouse_demo``): ``LocalPaths.from_env()`` is its ``PathsSettings``."""
-
-    @staticmethod
-    def from_env() -> PathsSettings:
-        return LakehouseSettings.from_env().paths

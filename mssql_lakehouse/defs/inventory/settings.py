@@ -44,13 +44,3 @@ class InventoryConfig(dg.ConfigurableResource):
     def autoloader_state_dir(self, region: str) -> str:
         return self.autoloader_roots[region]
 
-
-# -- thin names the demo ERP's CLI still uses; they read LakehouseSettings.from_env() ------------
-
-
-def inventory_regions() -> tuple[str, ...]:
-    return LakehouseSettings.from_env().inventory.regions
-
-
-def landing_dir(region: str, day: str) -> str:
-    return InventoryConfig.from_settings(LakehouseSettings.from_env()).landing_dir(region, day)
