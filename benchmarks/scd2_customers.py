@@ -103,7 +103,9 @@ def run(customers: int, changed: int, deletion_vectors: bool, workdir: Path) -> 
 
     home = workdir / f"n{customers}"
     os.environ["LAKEHOUSE_HOME"] = str(home)
-    from mssql_lakehouse.defs.customer_360.assets import CustomerCdcSettings, customer_changes, customer_dimensions
+    from mssql_lakehouse.defs.customer_360.bronze import customer_changes
+    from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
+    from mssql_lakehouse.defs.customer_360.silver import customers_history_and_customers
     from mssql_lakehouse.lib.resources.deployment import resources_for
     from mssql_lakehouse.lib.resources.spark import local_spark_session
     from mssql_lakehouse.settings import Deployment
@@ -117,7 +119,8 @@ def run(customers: int, changed: int, deletion_vectors: bool, workdir: Path) -> 
 
     def silver(day: str) -> tuple[float, dg.ExecuteInProcessResult]:
         started = time.perf_counter()
-        result = dg.materialize([customer_changes, customer_dimensions], selection=[customer_dimensions],
+        result = dg.materialize([customer_changes, customers_history_and_customers],
+                                selection=[customers_history_and_customers],
                                 resources=resources, partition_key=day, instance=instance)
         assert result.success
         return time.perf_counter() - started, result
@@ -135,7 +138,7 @@ def run(customers: int, changed: int, deletion_vectors: bool, workdir: Path) -> 
         "change_day_seconds": round(change_seconds, 1),
         **{f"phase_{k}_seconds": v for k, v in phases.items()},
         "history_rows": history.count(),
-        "keys_rewritten": result.asset_materializations_for_node("customer_dimensions")[0]
+        "keys_rewritten": result.asset_materializations_for_node("customers_history_and_customers")[0]
         .metadata["keys_rewritten"].value,
     }
 
@@ -145,13 +148,13 @@ def _phases(entries) -> dict[str, float]:
     marks = {}
     for entry in entries:
         event = entry.dagster_event
-        if event is None or event.step_key != "customer_dimensions":
+        if event is None or event.step_key != "customers_history_and_customers":
             continue
         name = event.event_type_value
         label = None
         if name == "STEP_START":
             label = "start"
-        elif name == "STEP_OUTPUT" and "customers_history" == event.event_specific_data.step_output_handle.output_name:
+        elif name == "STEP_OUTPUT" and event.event_specific_data.step_output_handle.output_name == "customers_history":
             label = "history_computed"
         elif name == "HANDLED_OUTPUT" and event.event_specific_data.output_name == "customers_history":
             label = "history_merged"

@@ -8,16 +8,12 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
-from mssql_lakehouse.defs.customer_360.assets import (
-    CHANGES,
-    CUSTOMERS,
-    HISTORY,
-    CustomerCdcSettings,
-    customer_360,
-    customer_changes,
-    customer_dimensions,
-)
+from mssql_lakehouse.defs.customer_360.bronze import customer_changes
 from mssql_lakehouse.defs.customer_360.checks import customer_changes_cdc_lag
+from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, HISTORY
+from mssql_lakehouse.defs.customer_360.gold import customer_360
+from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
+from mssql_lakehouse.defs.customer_360.silver import customers_history_and_customers
 from mssql_lakehouse_tests.customer_360.change_streams import (
     CURRENT_COLUMNS,
     HISTORY_COLUMNS,
@@ -32,7 +28,7 @@ from mssql_lakehouse_tests.customer_360.change_streams import (
 )
 
 DAYS = [dt.date(2026, 2, 1) + dt.timedelta(days=i) for i in range(4)]
-SLICE = [customer_changes, customer_dimensions]
+SLICE = [customer_changes, customers_history_and_customers]
 
 
 def table(spark, home, key: dg.AssetKey):
@@ -187,7 +183,8 @@ def test_gold_and_the_cdc_lag_check(spark, lakehouse_home, local_resources):
     newest = max(t.commit_time for t in stream)
     assert evaluation.metadata["newest_commit_time"].value == ms(newest).isoformat()
 
-    assert dg.materialize([*SLICE, customer_360], resources=resources, selection=[customer_360]).success
+    assert dg.materialize([*SLICE, customer_360], resources=resources, selection=[customer_360],
+                          partition_key=DAYS[0].isoformat()).success
     gold = table(spark, lakehouse_home, dg.AssetKey(["gold", "customer_360"]))
     live = table(spark, lakehouse_home, CUSTOMERS)
     assert gold.count() == live.count() > 0
@@ -205,7 +202,8 @@ def test_gold_and_the_cdc_lag_check(spark, lakehouse_home, local_resources):
         "sales_order_id int, line_net_amount decimal(19,4)",
     ).write.format("delta").save(str(tables / "sales_order_lines"))
 
-    assert dg.materialize([*SLICE, customer_360], resources=resources, selection=[customer_360]).success
+    assert dg.materialize([*SLICE, customer_360], resources=resources, selection=[customer_360],
+                          partition_key=DAYS[0].isoformat()).success
     gold = table(spark, lakehouse_home, dg.AssetKey(["gold", "customer_360"]))
     facts = gold.where(f"customer_id = {some_customer}").select(
         "order_count", "net_revenue", "first_order_date", "last_order_date").first()

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from mssql_lakehouse_demo.debezium_export import Column, Encoding, decimal_bytes, encode_value
 from mssql_lakehouse.lib.transforms.change_positions import (
     change_position_text,
     debezium_lsn,
@@ -25,6 +24,7 @@ from mssql_lakehouse.lib.transforms.debezium import (
     field_report,
     parse_envelopes,
 )
+from mssql_lakehouse_demo.debezium_export import Column, Encoding, decimal_bytes, encode_value
 
 
 def test_decimal_bytes_match_javas_big_integer_encoding():
@@ -59,7 +59,7 @@ def test_wall_clock_encodings_decode_to_the_same_timestamp(spark):
 
 def test_commit_time_is_the_erp_wall_clock(spark):
     # 2026-07-01 03:30 UTC is 2026-06-30 23:30 in New York (EDT): the commit belongs to June 30 there.
-    ts_ms = int(dt.datetime(2026, 7, 1, 3, 30, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    ts_ms = int(dt.datetime(2026, 7, 1, 3, 30, tzinfo=dt.UTC).timestamp() * 1000)
     df = spark.createDataFrame([(ts_ms,)], "ts_ms bigint").select(F.struct("ts_ms").alias("source"))
     got = df.select(commit_time_of_events("America/New_York")).collect()[0][0]
     assert got == dt.datetime(2026, 6, 30, 23, 30)

@@ -7,19 +7,14 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.defs.customer_360.assets import (
-    CHANGES,
-    CUSTOMERS,
-    HISTORY,
-    SNAPSHOT,
-    CustomerCdcSettings,
-    customer_snapshot,
-)
+from mssql_lakehouse.defs.customer_360.bronze import customer_snapshot
+from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, HISTORY, SNAPSHOT
+from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
+from mssql_lakehouse.lib.resources.deployment import resources_for
+from mssql_lakehouse.lib.transforms.customer_changes import CUSTOMER_COLUMNS as DECLARED_COLUMNS
+from mssql_lakehouse.settings import Deployment
 from mssql_lakehouse_demo import erp_path, seed
 from mssql_lakehouse_demo.debezium_export import EventSettings, export, main
-from mssql_lakehouse.lib.resources.deployment import resources_for
-from mssql_lakehouse.settings import Deployment
-from mssql_lakehouse.lib.transforms.customer_changes import CUSTOMER_COLUMNS as DECLARED_COLUMNS
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, SILVER, rows
 from mssql_lakehouse_tests.customer_360.test_assets import SLICE, table
 
@@ -85,7 +80,7 @@ def test_the_snapshot_brings_every_customer_of_the_erp_to_silver_once(spark, dem
     resources = {**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings(feed="sqlserver")}
 
     def snapshot() -> dict:
-        result = dg.materialize([customer_snapshot], resources=resources)
+        result = dg.materialize([customer_snapshot], resources=resources, partition_key=DAYS[-1].isoformat())
         assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
         [event] = result.get_asset_materialization_events()
         return {k: v.value for k, v in event.materialization.metadata.items()}

@@ -7,8 +7,9 @@ import dagster as dg
 from delta.tables import DeltaTable as SparkDeltaTable
 from deltalake import DeltaTable
 
-from mssql_lakehouse.defs.customer_360.assets import CHANGES, CUSTOMERS, CustomerCdcSettings
 from mssql_lakehouse.defs.customer_360.checks import customers_match_history
+from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS
+from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, debezium_lines, generate, oracle
 from mssql_lakehouse_tests.customer_360.test_assets import DAYS, SLICE, land
 
@@ -43,7 +44,7 @@ def test_a_run_that_died_between_history_and_scd1_is_caught_and_repaired_by_the_
     # Any later run (here a replay of the first day, which touches other customers) repairs it.
     repair = dg.materialize(with_check, resources=resources, partition_key=DAYS[0].isoformat())
     assert scd1_check(repair).passed is True
-    [written] = [m for m in repair.asset_materializations_for_node("customer_dimensions") if m.asset_key == CUSTOMERS]
+    [written] = [m for m in repair.asset_materializations_for_node("customers_history_and_customers") if m.asset_key == CUSTOMERS]
     assert written.metadata["stale_keys_repaired"].value > 0
     assert read(lakehouse_home, CUSTOMERS, list(CURRENT_COLUMNS)) == sorted(oracle(stream)[1], key=repr)
 

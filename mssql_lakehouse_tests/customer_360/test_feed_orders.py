@@ -16,11 +16,13 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.defs.customer_360.assets import CUSTOMERS, HISTORY, CustomerCdcSettings, customer_snapshot
-from mssql_lakehouse_demo import erp_path
+from mssql_lakehouse.defs.customer_360.bronze import customer_snapshot
+from mssql_lakehouse.defs.customer_360.common import CUSTOMERS, HISTORY
+from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.resources.deployment import resources_for
-from mssql_lakehouse.settings import Deployment
 from mssql_lakehouse.lib.transforms.customer_changes import CUSTOMER_COLUMNS
+from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse_demo import erp_path
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, SILVER
 from mssql_lakehouse_tests.customer_360.test_assets import SLICE
 
@@ -71,7 +73,7 @@ class Lakehouse:
 
     def snapshot(self) -> str:
         """Land the initial load; the day whose silver run applies it."""
-        result = dg.materialize([customer_snapshot], resources=self.resources)
+        result = dg.materialize([customer_snapshot], resources=self.resources, partition_key=DAYS[-1].isoformat())
         assert result.success
         [event] = result.get_asset_materialization_events()
         return event.materialization.metadata["apply_with_partition"].value

@@ -7,8 +7,8 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse.defs.customer_360.assets import HISTORY, customer_dimensions
-from mssql_lakehouse_demo.debezium_export import Encoding
+from mssql_lakehouse.defs.customer_360.common import HISTORY
+from mssql_lakehouse.defs.customer_360.silver import customers_history_and_customers
 from mssql_lakehouse.lib.transforms.customer_changes import (
     DECLARED_SQL_TYPES,
     business_columns,
@@ -20,6 +20,7 @@ from mssql_lakehouse.lib.transforms.customer_changes import (
 )
 from mssql_lakehouse.lib.transforms.debezium import debezium_pairs, field_report, parse_envelopes
 from mssql_lakehouse.lib.transforms.scd import history_of, scd1_from_history, scd2_history, touched_keys
+from mssql_lakehouse_demo.debezium_export import Encoding
 from mssql_lakehouse_tests.customer_360.change_streams import (
     CURRENT_COLUMNS,
     HISTORY_COLUMNS,
@@ -113,7 +114,7 @@ def test_both_feeds_give_the_same_bronze_positions_and_images(spark):
 def write_history(rewritten, resources) -> None:
     """Write a recomputed history as the silver asset does: its output's metadata, through the IO manager."""
 
-    @dg.asset(key=HISTORY, metadata=dict(customer_dimensions.specs_by_key[HISTORY].metadata))
+    @dg.asset(key=HISTORY, metadata=dict(customers_history_and_customers.specs_by_key[HISTORY].metadata))
     def customers_history():
         return rewritten
 

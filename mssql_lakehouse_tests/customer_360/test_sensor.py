@@ -8,8 +8,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.defs.customer_360.assets import SNAPSHOT, CustomerCdcSettings
+from mssql_lakehouse.defs.customer_360.common import SNAPSHOT
 from mssql_lakehouse.defs.customer_360.sensors import ChangeCursor, customer_changes_sensor, evaluate
+from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.sources import MssqlSource
 from mssql_lakehouse_tests.customer_360.change_streams import (
     debezium_lines,

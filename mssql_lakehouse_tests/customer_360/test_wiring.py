@@ -4,18 +4,19 @@ import secrets
 
 import dagster as dg
 
-from mssql_lakehouse.defs.customer_360 import assets as customer_360_assets
-from mssql_lakehouse.defs.customer_360.assets import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, SNAPSHOT, CustomerCdcSettings
+from mssql_lakehouse.defs.customer_360 import bronze, gold, silver
 from mssql_lakehouse.defs.customer_360 import checks as customer_360_checks
-from mssql_lakehouse.lib.resources.deployment import resources_for
+from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, SNAPSHOT
 from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
+from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.lib.transforms.debezium import DebeziumSource, event_stream, kafka_options, land_new_events
+from mssql_lakehouse.settings import Deployment
 
 
 def test_the_slice_loads_into_definitions(lakehouse_home):
     defs = dg.Definitions(
-        assets=dg.load_assets_from_modules([customer_360_assets]),
+        assets=dg.load_assets_from_modules([bronze, silver, gold]),
         asset_checks=dg.load_asset_checks_from_modules([customer_360_checks]),
         sensors=[customer_changes_sensor],
         resources={**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings.from_env()},

@@ -20,13 +20,10 @@ import dagster as dg
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.settings import erp_timezone
+from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, HISTORY, business_day_zone
 from mssql_lakehouse.lib.transforms.customer_changes import SILVER_KEY
 from mssql_lakehouse.lib.transforms.scd import scd1_differences
 
-CHANGES = dg.AssetKey(["bronze", "customer_changes"])
-HISTORY = dg.AssetKey(["silver", "customers_history"])
-CUSTOMERS = dg.AssetKey(["silver", "customers"])
 SAMPLE = 5
 
 
@@ -140,7 +137,7 @@ def cdc_lag(newest_commit: dt.datetime | None, now: dt.datetime, max_lag: dt.tim
 
 def erp_now() -> dt.datetime:
     """Now on the ERP's wall clock (the clock of ``commit_time``)."""
-    return dt.datetime.now(ZoneInfo(erp_timezone())).replace(tzinfo=None)
+    return dt.datetime.now(ZoneInfo(business_day_zone())).replace(tzinfo=None)
 
 
 @dg.asset_check(

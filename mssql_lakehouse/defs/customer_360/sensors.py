@@ -7,7 +7,7 @@ It watches the configured feed:
   (days that were already fully captured at the previous tick are not: nothing of theirs
   can come after the cursor's LSN).
   A new ``bronze/customer_snapshot`` (the feed's initial load) is applied by the silver run of
-  the day of its LSN, so that day is requested again, once per snapshot.
+  its capture day (the day of its LSN), so that day is requested again, once per snapshot.
 * ``debezium`` with files: landed ``*.json`` files that are new or changed (size or
   modification time) since the cursor; each file's events say which commit days they touch.
   Streaming sources (Kafka, Event Hubs, Auto Loader) are not visible to a sensor; schedule
@@ -18,28 +18,52 @@ for SQL Server, the capture job has harvested it; until then it waits in the cur
 request's run key names the day and the change data that triggered it, and the cursor
 advances in the same evaluation, so nothing is requested twice; but a day whose run failed
 is requested again on a later tick, a few times (see ``requested_runs``).
+
+A day's run refreshes that day's ``gold/customer_360`` (the profiles as of the day's end).
+The day's changes also reach every later day's profile: once the history of a day is
+rewritten by a run that did not process those later days (late data), the later gold days
+already materialized are refreshed by one run over their range, as the sales slice's late-data
+sensor does.
 """
 
 import datetime as dt
 import hashlib
 import json
 import os
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from mssql_lakehouse.defs.customer_360.assets import CHANGES, CUSTOMERS, HISTORY, QUARANTINE, SNAPSHOT, CustomerCdcSettings
+from mssql_lakehouse.defs.customer_360.common import (
+    CHANGES,
+    CUSTOMER_360,
+    CUSTOMERS,
+    HISTORY,
+    QUARANTINE,
+    SNAPSHOT,
+    business_day_zone,
+)
+from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.partitions import daily_partitions
-from mssql_lakehouse.lib.requested_runs import Requested, follow_up, log_notes, skip_reason, with_retries
-from mssql_lakehouse.settings import erp_timezone
+from mssql_lakehouse.lib.requested_runs import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    Requested,
+    follow_up,
+    log_notes,
+    skip_reason,
+    with_retries,
+)
 from mssql_lakehouse.lib.sources import MssqlSource
 from mssql_lakehouse.lib.transforms.customer_changes import CAPTURE_INSTANCE
 from mssql_lakehouse.lib.transforms.debezium import event_commit_dates, landed_files
 
-TARGET = dg.AssetSelection.assets(CHANGES, QUARANTINE, HISTORY, CUSTOMERS)
+TARGET = dg.AssetSelection.assets(CHANGES, QUARANTINE, HISTORY, CUSTOMERS, CUSTOMER_360)
 RUN_KEY_PREFIX = "customer_changes"
+GOLD_REFRESH_PREFIX = "customer_360_as_of"
 
 
 @dataclass
@@ -56,6 +80,8 @@ class ChangeCursor:
     """LSN of the last ``bronze/customer_snapshot`` whose day was requested."""
     requested: list[Requested] = field(default_factory=list)
     """Runs requested and not known to have succeeded yet."""
+    history_after: int = 0
+    """Storage id of the newest ``silver/customers_history`` materialization already read."""
 
     @classmethod
     def parse(cls, text: str | None) -> "ChangeCursor":
@@ -64,13 +90,14 @@ class ChangeCursor:
         raw = json.loads(text)
         return cls(
             raw.get("files", {}), raw.get("lsn"), raw.get("through"), raw.get("pending", {}), raw.get("snapshot_lsn"),
-            [Requested.parse(r) for r in raw.get("requested", [])],
+            [Requested.parse(r) for r in raw.get("requested", [])], int(raw.get("history_after", 0)),
         )
 
     def dump(self) -> str:
         return json.dumps(
             {"files": self.files, "lsn": self.lsn, "through": self.through, "pending": self.pending,
-             "snapshot_lsn": self.snapshot_lsn, "requested": [r.dump() for r in self.requested]},
+             "snapshot_lsn": self.snapshot_lsn, "requested": [r.dump() for r in self.requested],
+             "history_after": self.history_after},
             sort_keys=True,
         )
 
@@ -81,7 +108,7 @@ def _days(first: dt.date, last: dt.date) -> list[str]:
 
 def last_complete_day(now: dt.datetime) -> str:
     """The newest daily partition that exists at ``now``: yesterday in the partitions' time zone."""
-    local = now.astimezone(ZoneInfo(daily_partitions.timezone or "UTC"))
+    local = now.astimezone(ZoneInfo(business_day_zone()))
     return (local.date() - dt.timedelta(days=1)).isoformat()
 
 
@@ -138,7 +165,7 @@ def observe_cdc(erp: MssqlSource, cursor: ChangeCursor) -> Observation:
     first = oldest.date()
     if cursor.through is not None:
         first = max(first, dt.date.fromisoformat(cursor.through) + dt.timedelta(days=1))
-    touched = {day: max_lsn[2:] for day in _days(first, newest.date())} if first <= newest.date() else {}
+    touched = dict.fromkeys(_days(first, newest.date()), max_lsn[2:]) if first <= newest.date() else {}
     return Observation(touched, through, replace(cursor, lsn=max_lsn, through=through))
 
 
@@ -186,6 +213,52 @@ def plan_runs(observation: Observation, now: dt.datetime) -> tuple[list[Requeste
     return requests, replace(cursor, pending=pending), ignored
 
 
+def stale_gold_days(history: list[dg.EventLogRecord], gold: list[dg.EventLogRecord], gold_days: set[str]) -> list[str]:
+    """Materialized gold days that a history write reached after they were last written.
+
+    A run that rewrote the history of day D changed the profiles as of every day from D on;
+    those it did not process itself, and that were not written again since, are stale.
+    """
+    processed: dict[str, set[str]] = defaultdict(set)
+    for record in history:
+        processed[record.run_id].add(record.partition_key)
+    last_written = {}
+    for record in gold:
+        last_written[record.partition_key] = max(record.storage_id, last_written.get(record.partition_key, 0))
+    stale = set()
+    for record in history:
+        day, run_days = record.partition_key, processed[record.run_id]
+        stale |= {
+            g for g in gold_days
+            if g > day and g not in run_days and last_written.get(g, 0) < record.storage_id
+        }
+    return sorted(stale)
+
+
+def gold_refresh(stale: list[str], failed: list[Requested], after: int) -> Requested | None:
+    """One run of ``gold/customer_360`` over the range covering the stale days and failed refreshes."""
+    failed = [r for r in failed if RANGE_START_TAG in r.tags]
+    starts = [*stale[:1], *(r.tags[RANGE_START_TAG] for r in failed)]
+    ends = [*stale[-1:], *(r.tags[RANGE_END_TAG] for r in failed)]
+    if not starts:
+        return None
+    start, end = min(starts), max(ends)
+    attempt = 1 if stale else max(r.attempt for r in failed) + 1
+    return Requested(
+        run_key=f"{GOLD_REFRESH_PREFIX}:{start}..{end}:{after}#attempt{attempt}",
+        attempt=attempt,
+        tags={RANGE_START_TAG: start, RANGE_END_TAG: end, "customer_360/trigger": "late_data"},
+    )
+
+
+def run_request(requested: Requested) -> dg.RunRequest:
+    """A day's run covers the whole target; a gold refresh (a range) only ``gold/customer_360``."""
+    request = requested.run_request()
+    if requested.partition_key is not None:
+        return request
+    return dg.RunRequest(run_key=request.run_key, tags=request.tags, asset_selection=[CUSTOMER_360])
+
+
 def evaluate(
     context: dg.SensorEvaluationContext,
     settings: CustomerCdcSettings,
@@ -193,7 +266,7 @@ def evaluate(
     now: dt.datetime | None = None,
 ) -> dg.SensorResult:
     cursor = ChangeCursor.parse(context.cursor)
-    now = now or dt.datetime.now(ZoneInfo(erp_timezone()))
+    now = now or dt.datetime.now(ZoneInfo(business_day_zone()))
     if settings.feed == "debezium":
         if settings.debezium_source != "files":
             return dg.SensorResult(
@@ -202,7 +275,7 @@ def evaluate(
                     "instead of sensing it"
                 )
             )
-        observation = observe_files(settings.landing_path(), cursor, erp_timezone())
+        observation = observe_files(settings.landing_path(), cursor, business_day_zone())
     else:
         observation = with_new_snapshot(observe_cdc(erp, cursor), context.instance, cursor)
     new, new_cursor, ignored = plan_runs(observation, now)
@@ -212,12 +285,27 @@ def evaluate(
         context.log.info(f"Waiting for days to close (or be captured): {', '.join(sorted(new_cursor.pending))}")
     followed = follow_up(context.instance, cursor.requested)
     log_notes(context, followed)
-    requests, to_follow = with_retries(followed, new)
-    new_cursor = replace(new_cursor, requested=to_follow)
+    history = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=HISTORY, after_storage_id=cursor.history_after), limit=10_000, ascending=True
+    ).records
+    history_after = max((r.storage_id for r in history), default=cursor.history_after)
+    gold = []
+    if history:
+        # Gold writes older than the oldest new history write cannot be newer than any of them.
+        gold = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=CUSTOMER_360, after_storage_id=min(r.storage_id for r in history)),
+            limit=10_000,
+            ascending=True,
+        ).records
+    gold_days = context.instance.get_materialized_partitions(CUSTOMER_360)
+    refresh = gold_refresh(stale_gold_days(history, gold, gold_days), followed.failed, history_after)
+    failed_days = [r for r in followed.failed if r.partition_key is not None]
+    requests, to_follow = with_retries(replace(followed, failed=failed_days), new + ([refresh] if refresh else []))
+    new_cursor = replace(new_cursor, requested=to_follow, history_after=history_after)
     if not requests:
         return dg.SensorResult(skip_reason=skip_reason("No new change data for a day that can run", followed),
                                cursor=new_cursor.dump())
-    return dg.SensorResult(run_requests=[r.run_request() for r in requests], cursor=new_cursor.dump())
+    return dg.SensorResult(run_requests=[run_request(r) for r in requests], cursor=new_cursor.dump())
 
 
 @dg.sensor(
@@ -225,7 +313,7 @@ def evaluate(
     target=TARGET,
     minimum_interval_seconds=60,
     description="Requests runs of the Customer 360 partitions touched by new change data "
-    "(new landed Debezium files, or the CDC max LSN advancing).",
+    "(new landed Debezium files, or the CDC max LSN advancing), and refreshes the later gold days late data reached.",
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def customer_changes_sensor(
