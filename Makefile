@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: setup demo test dev bench clean
+.PHONY: setup demo test lint format dev bench clean
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -29,6 +29,14 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml

@@ -20,8 +20,9 @@ def run_partitions(
     result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
     seconds = time.perf_counter() - began
     if not result.success:
-        failures = [f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
-                    for e in result.all_events if e.is_step_failure]
+        failures = [
+            f"{e.step_key}: {e.step_failure_data.error.message.strip()}" for e in result.all_events if e.is_step_failure
+        ]
         failures = failures or [e.message for e in result.all_events if e.is_failure]
         sys.exit(f"{label} FAILED:\n  " + "\n  ".join(failures))
     return result, seconds

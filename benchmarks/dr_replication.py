@@ -73,7 +73,8 @@ def main() -> None:
             f"DATE'{FIRST_DAY}' AS order_date", "id * 100 AS line_id", "CAST(1 AS DECIMAL(19,4)) AS amount"
         )
         (
-            DeltaTable.forPath(spark, str(primary)).alias("t")
+            DeltaTable.forPath(spark, str(primary))
+            .alias("t")
             .merge(changed.alias("s"), "t.order_date = s.order_date AND t.line_id = s.line_id")
             .whenMatchedUpdate(set={"amount": "s.amount"})
             .execute()

@@ -17,9 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mssql_lakehouse_demo import erp_path, seed
 from mssql_lakehouse.lib.resources.spark import local_spark_session
 from mssql_lakehouse.lib.sources import ExtractionMode, MssqlSource, TableSource
+from mssql_lakehouse.settings import LakehouseSettings
+from mssql_lakehouse_demo import erp_path, seed
 
 DAY = dt.date(2024, 3, 1)
 ORDER_LINES = TableSource(
@@ -46,6 +47,7 @@ def main() -> None:
         spark = local_spark_session()
         source = MssqlSource.demo(
             erp_path(demo_dir),
+            LakehouseSettings.from_env(),
             max_partitions=args.partitions,
             target_rows_per_partition=args.rows_per_partition,
         )
@@ -62,8 +64,11 @@ def main() -> None:
             rows = spark.read.format("delta").load(bronze).count()
             assert rows == extraction.source_row_count, (rows, extraction.source_row_count)
             label = "cold" if run == 1 else "warm"
-            print(f"{label}: rows={rows} seconds={seconds:.2f} rows_per_second={rows / seconds:,.0f} "
-                  f"jdbc_partitions={extraction.num_partitions}")
+            print(
+                f"{label}: rows={rows} seconds={seconds:.2f} rows_per_second={rows / seconds:,.0f} "
+                f"jdbc_partitions={extraction.num_partitions}"
+            )
+
 
 if __name__ == "__main__":
     main()

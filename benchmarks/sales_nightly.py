@@ -43,8 +43,8 @@ def run_part(part: str, home: Path, scale: float) -> dict:
     import dagster as dg
     from _common import run_partitions
 
-    from mssql_lakehouse.defs.sales.bronze import DETAIL_KEY
     from mssql_lakehouse.definitions import defs
+    from mssql_lakehouse.defs.sales.bronze import DETAIL_KEY
     from mssql_lakehouse_demo import seed
 
     days = 8 if part == "nightly" else 31
@@ -59,11 +59,15 @@ def run_part(part: str, home: Path, scale: float) -> dict:
     job = defs.resolve_job_def("sales_nightly")
 
     def timed(label: str, first: int, last: int | None = None) -> dict:
-        result, seconds = run_partitions(job, instance, day(first), None if last is None else day(last),
-                                         f"[{part}] {label}")
+        result, seconds = run_partitions(
+            job, instance, day(first), None if last is None else day(last), f"[{part}] {label}"
+        )
         # A ranged run writes one commit and reports its row count on every partition's event.
-        lines = max(e.materialization.metadata["dagster/row_count"].value
-                    for e in result.get_asset_materialization_events() if e.asset_key == DETAIL_KEY)
+        lines = max(
+            e.materialization.metadata["dagster/row_count"].value
+            for e in result.get_asset_materialization_events()
+            if e.asset_key == DETAIL_KEY
+        )
         n_days = 1 if last is None else last - first + 1
         print(f"[{part}] {label}: {seconds:.1f} s, {lines:,} order lines, {lines / seconds:,.0f} lines/s", flush=True)
         return {"label": label, "scale": scale, "days": n_days, "lines": lines, "seconds": seconds}
@@ -116,13 +120,17 @@ def main() -> None:
     for part, result in parts.items():
         print(f"{part + ' seed':38} {'':>5} {'':>4} {'':>12} {result['seed_seconds']:8.1f}")
         for r in result["runs"]:
-            print(f"{r['label']:38} {r['scale']:5g} {r['days']:4} {r['lines']:12,} {r['seconds']:8.1f} "
-                  f"{r['lines'] / r['seconds']:8,.0f} {r['seconds'] / r['days']:7.1f}")
+            print(
+                f"{r['label']:38} {r['scale']:5g} {r['days']:4} {r['lines']:12,} {r['seconds']:8.1f} "
+                f"{r['lines'] / r['seconds']:8,.0f} {r['seconds'] / r['days']:7.1f}"
+            )
     if "backfill" in parts:
         month, one = parts["backfill"]["runs"]
         ratio = (month["seconds"] / month["days"]) / one["seconds"]
-        print(f"\nper-day cost of the 30-day run / cost of the 1-day run: {ratio:.2f} "
-              f"({month['seconds'] / month['days']:.1f} s vs {one['seconds']:.1f} s per day)")
+        print(
+            f"\nper-day cost of the 30-day run / cost of the 1-day run: {ratio:.2f} "
+            f"({month['seconds'] / month['days']:.1f} s vs {one['seconds']:.1f} s per day)"
+        )
 
 
 if __name__ == "__main__":

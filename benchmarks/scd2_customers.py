@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mssql_lakehouse.settings import LakehouseSettings
+
 CHANGE_DAY = "2026-01-02"
 LOAD_DAY = "2026-01-01"
 
@@ -42,8 +44,11 @@ def build_bronze(spark, path: str, customers: int, changed: int, seed: int = 7) 
         commit_lsn = lsn(day_ordinal + day_offset, txn, 3)
         change_lsn = lsn(day_ordinal + day_offset, txn, 2)
         start = dt.datetime.combine(day1 + dt.timedelta(days=day_offset), dt.time())
-        commit_time = F.timestamp_add("MICROSECOND", txn.cast("bigint") * F.lit(minute_scale).cast("bigint"),
-                                      F.lit(start.isoformat(sep=" ")).cast("timestamp_ntz"))
+        commit_time = F.timestamp_add(
+            "MICROSECOND",
+            txn.cast("bigint") * F.lit(minute_scale).cast("bigint"),
+            F.lit(start.isoformat(sep=" ")).cast("timestamp_ntz"),
+        )
         rank = F.when(op == "d", "0").when(op == "c", "1").otherwise("2")
         key = F.col("key")
         return df.select(
@@ -52,7 +57,8 @@ def build_bronze(spark, path: str, customers: int, changed: int, seed: int = 7) 
             serial.cast("bigint").alias("event_serial_no"),
             op.alias("operation"),
             F.concat_ws(".", commit_lsn, change_lsn, F.lpad(serial.cast("string"), 10, "0"), rank).alias(
-                "change_position"),
+                "change_position"
+            ),
             commit_time.alias("commit_time"),
             F.lit(None).cast("string").alias("before_image"),
             F.lit(None).cast("string").alias("update_mask"),
@@ -63,12 +69,15 @@ def build_bronze(spark, path: str, customers: int, changed: int, seed: int = 7) 
             key.cast("int").alias("CustomerID"),
             F.concat(F.lit("First"), (key % 997).cast("string")).alias("FirstName"),
             F.concat(F.lit("Last"), (key % 991).cast("string")).alias("LastName"),
-            F.concat(F.lit("c"), key.cast("string"), F.lit("."), F.col("version").cast("string"),
-                     F.lit("@example.com")).alias("Email"),
-            F.element_at(F.array(*[F.lit(c) for c in ("Paris", "Austin", "Tokyo", "Lima")]),
-                         (key % 4 + 1).cast("int")).alias("City"),
+            F.concat(
+                F.lit("c"), key.cast("string"), F.lit("."), F.col("version").cast("string"), F.lit("@example.com")
+            ).alias("Email"),
+            F.element_at(
+                F.array(*[F.lit(c) for c in ("Paris", "Austin", "Tokyo", "Lima")]), (key % 4 + 1).cast("int")
+            ).alias("City"),
             F.element_at(F.array(*[F.lit(c) for c in ("FR", "US", "JP", "PE")]), (key % 4 + 1).cast("int")).alias(
-                "CountryRegion"),
+                "CountryRegion"
+            ),
             ((key % 1000) * F.lit(50) + F.col("version")).cast("decimal(19,4)").alias("CreditLimit"),
             commit_time.alias("ModifiedDate"),
         )
@@ -108,20 +117,26 @@ def run(customers: int, changed: int, deletion_vectors: bool, workdir: Path) -> 
     from mssql_lakehouse.defs.customer_360.silver import customers_history_and_customers
     from mssql_lakehouse.lib.resources.deployment import resources_for
     from mssql_lakehouse.lib.resources.spark import local_spark_session
-    from mssql_lakehouse.settings import Deployment
 
     spark = local_spark_session(driver_memory="8g", shuffle_partitions=8)
     spark.conf.set("spark.databricks.delta.properties.defaults.enableDeletionVectors", str(deletion_vectors).lower())
     bronze = home / "tables" / "bronze" / "customer_changes"
     events = build_bronze(spark, str(bronze), customers, changed)
-    resources = {**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings()}
+    resources = {
+        **resources_for(LakehouseSettings.from_env()),
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env()),
+    }
     instance = dg.DagsterInstance.ephemeral()
 
     def silver(day: str) -> tuple[float, dg.ExecuteInProcessResult]:
         started = time.perf_counter()
-        result = dg.materialize([customer_changes, customers_history_and_customers],
-                                selection=[customers_history_and_customers],
-                                resources=resources, partition_key=day, instance=instance)
+        result = dg.materialize(
+            [customer_changes, customers_history_and_customers],
+            selection=[customers_history_and_customers],
+            resources=resources,
+            partition_key=day,
+            instance=instance,
+        )
         assert result.success
         return time.perf_counter() - started, result
 
@@ -139,7 +154,8 @@ def run(customers: int, changed: int, deletion_vectors: bool, workdir: Path) -> 
         **{f"phase_{k}_seconds": v for k, v in phases.items()},
         "history_rows": history.count(),
         "keys_rewritten": result.asset_materializations_for_node("customers_history_and_customers")[0]
-        .metadata["keys_rewritten"].value,
+        .metadata["keys_rewritten"]
+        .value,
     }
 
 
@@ -166,7 +182,11 @@ def _phases(entries) -> dict[str, float]:
             marks[label] = entry.timestamp
     order = ["start", "history_computed", "history_merged", "customers_merged", "end"]
     names = ["recompute", "history_merge", "customers_merge", "checks"]
-    return {n: round(marks[b] - marks[a], 1) for n, a, b in zip(names, order, order[1:]) if a in marks and b in marks}
+    return {
+        n: round(marks[b] - marks[a], 1)
+        for n, a, b in zip(names, order, order[1:], strict=False)
+        if a in marks and b in marks
+    }
 
 
 def main() -> None:
@@ -175,8 +195,11 @@ def main() -> None:
     parser.add_argument("--changed", type=int, default=10_000)
     parser.add_argument("--deletion-vectors", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--no-warmup", action="store_true",
-                        help="skip the small unreported first run that warms up the JVM and Python imports")
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the small unreported first run that warms up the JVM and Python imports",
+    )
     args = parser.parse_args()
     os.environ.setdefault("LAKEHOUSE_PARTITIONS_START", LOAD_DAY)
     os.environ.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="dagster_home_"))
@@ -187,13 +210,17 @@ def main() -> None:
     for r in results:
         print(json.dumps(r))
     print()
-    print(f"{'customers':>10} {'changed':>8} {'DV':>3} {'change day s':>13} {'recompute':>9} {'hist merge':>10} "
-          f"{'cust merge':>10} {'checks':>6} {'initial load s':>14}")
+    print(
+        f"{'customers':>10} {'changed':>8} {'DV':>3} {'change day s':>13} {'recompute':>9} {'hist merge':>10} "
+        f"{'cust merge':>10} {'checks':>6} {'initial load s':>14}"
+    )
     for r in results:
-        print(f"{r['customers']:>10,} {r['changed_customers']:>8,} {'on' if r['deletion_vectors'] else 'off':>3} "
-              f"{r['change_day_seconds']:>13} {r.get('phase_recompute_seconds', '-'):>9} "
-              f"{r.get('phase_history_merge_seconds', '-'):>10} {r.get('phase_customers_merge_seconds', '-'):>10} "
-              f"{r.get('phase_checks_seconds', '-'):>6} {r['initial_load_seconds']:>14}")
+        print(
+            f"{r['customers']:>10,} {r['changed_customers']:>8,} {'on' if r['deletion_vectors'] else 'off':>3} "
+            f"{r['change_day_seconds']:>13} {r.get('phase_recompute_seconds', '-'):>9} "
+            f"{r.get('phase_history_merge_seconds', '-'):>10} {r.get('phase_customers_merge_seconds', '-'):>10} "
+            f"{r.get('phase_checks_seconds', '-'):>6} {r['initial_load_seconds']:>14}"
+        )
 
 
 if __name__ == "__main__":

@@ -34,20 +34,18 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from _common import run_partitions, step_seconds
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from _common import run_partitions, step_seconds
-from mssql_lakehouse.defs.sales import bronze
-from mssql_lakehouse.defs.sales import gold
-from mssql_lakehouse.defs.sales import silver
+from mssql_lakehouse.defs.sales import bronze, gold, silver
 from mssql_lakehouse.defs.sales import checks as sales_checks
-from mssql_lakehouse_demo import seed
-from mssql_lakehouse.lib.io.delta_io_manager import DeltaLakePySparkIOManager
 from mssql_lakehouse.defs.sales.jobs import sales_nightly
+from mssql_lakehouse.lib.io.delta_io_manager import DeltaLakePySparkIOManager
 from mssql_lakehouse.lib.resources.deployment import executor_for, resources_for
 from mssql_lakehouse.lib.resources.spark import SparkResource
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.settings import LakehouseSettings
+from mssql_lakehouse_demo import seed
 
 # Far enough back that a 90-day backfill and its next day are all past partitions.
 FIRST_DAY = dt.date(2026, 8, 1)
@@ -81,7 +79,7 @@ class Lakehouse:
         os.environ.update(LAKEHOUSE_HOME=str(home), LAKEHOUSE_DEPLOYMENT="local")
         for variable in LOCAL_OVERRIDES:
             os.environ.pop(variable, None)
-        resources = resources_for(Deployment.LOCAL)
+        resources = resources_for(LakehouseSettings.from_env())
         resources["io_manager"] = DeltaLakePySparkIOManager(
             spark=resources["spark"], tables_root=resources["tables"].tables_root, table_layout=layout
         )
@@ -90,7 +88,7 @@ class Lakehouse:
             asset_checks=dg.load_asset_checks_from_modules([sales_checks]),
             jobs=[sales_nightly],
             resources=resources,
-            executor=executor_for(Deployment.LOCAL),
+            executor=executor_for(LakehouseSettings.from_env()),
         )
         self.job = defs.resolve_job_def("sales_nightly")
         (home / "dagster_home").mkdir()
@@ -100,7 +98,9 @@ class Lakehouse:
         return str(self.home / "tables" / table)
 
     def run(self, label: str, first: int, last: int | None = None) -> dict[str, Any]:
-        result, seconds = run_partitions(self.job, self.instance, day(first), None if last is None else day(last), label)
+        result, seconds = run_partitions(
+            self.job, self.instance, day(first), None if last is None else day(last), label
+        )
         events = result.get_asset_materialization_events()
         layouts = {e.asset_key.to_user_string(): e.materialization.metadata["delta_layout"].value for e in events}
         retries = sum(e.materialization.metadata["delta_conflict_retries"].value for e in events)
@@ -160,8 +160,10 @@ def measure(layout: str, root: Path, demo: Path, days: int, reads: int, spark: S
 
 def report(figures: dict[str, Any]) -> None:
     before, after = (figures["layouts"][layout] for layout in LAYOUTS)
-    print(f"\nscale {figures['scale']}, backfill of {figures['days']} days + 1 nightly day; "
-          f"load average {figures['load_before']} before, {figures['load_after']} after")
+    print(
+        f"\nscale {figures['scale']}, backfill of {figures['days']} days + 1 nightly day; "
+        f"load average {figures['load_before']} before, {figures['load_after']} after"
+    )
     print(f"\n{'wall seconds':44} {'before':>9} {'after':>9} {'after/before':>12}")
     for run in ("backfill", "nightly"):
         b, a = before["runs"][run], after["runs"][run]
@@ -175,8 +177,12 @@ def report(figures: dict[str, Any]) -> None:
     for t in TABLES:
         cells = [
             f"{s[t]['files']:6} ({s[t]['bytes'] / 1e6:7.2f})"
-            for s in (before["files_after_backfill"], before["files_after_nightly"],
-                      after["files_after_backfill"], after["files_after_nightly"])
+            for s in (
+                before["files_after_backfill"],
+                before["files_after_nightly"],
+                after["files_after_backfill"],
+                after["files_after_nightly"],
+            )
         ]
         print(f"{t:28} {cells[0]:>17} {cells[1]:>16} {cells[2]:>17} {cells[3]:>16}")
 
@@ -205,8 +211,11 @@ def main() -> None:
         root, demo = Path(tmp), Path(tmp) / "demo_erp"
         began = time.perf_counter()
         seed(demo, FIRST_DAY, args.days + 1, args.scale)
-        print(f"seeded {args.days + 1} days from {FIRST_DAY} at scale {args.scale} "
-              f"in {time.perf_counter() - began:.1f} s on {os.cpu_count()} cores", flush=True)
+        print(
+            f"seeded {args.days + 1} days from {FIRST_DAY} at scale {args.scale} "
+            f"in {time.perf_counter() - began:.1f} s on {os.cpu_count()} cores",
+            flush=True,
+        )
         os.environ["LAKEHOUSE_HOME"] = str(root)  # Spark's warehouse folder goes there too
         spark = SparkResource().get_session()  # the JVM starts untimed
         if not args.no_warmup:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from mssql_lakehouse.defs.automation import automation_condition_sensor
 from mssql_lakehouse.defs.customer_360 import definitions as customer_360
 from mssql_lakehouse.defs.dr import definitions as dr
 from mssql_lakehouse.defs.finance import definitions as finance
@@ -38,9 +39,14 @@ def build_defs(settings: LakehouseSettings, slices: Sequence[str] = tuple(SLICES
     elsewhere are refused (a process with another environment builds its own).
     """
     check_partition_settings(settings)
+    parts = dg.Definitions.merge(*(SLICES[name].build_defs(settings) for name in slices))
     return dg.Definitions.merge(
-        *(SLICES[name].build_defs(settings) for name in slices),
-        dg.Definitions(resources=resources_for(settings), executor=executor_for(settings)),
+        parts,
+        dg.Definitions(
+            sensors=[automation_condition_sensor(parts.assets)],
+            resources=resources_for(settings),
+            executor=executor_for(settings),
+        ),
     )
 
 

@@ -629,4 +629,3 @@ def _forwarded(sections: dict[str, Any], env: Mapping[str, str]) -> dict[str, st
     workspace: DatabricksWorkspaceSettings = sections["databricks"]
     secret_names = {s.env_name for s in workspace.secrets}
     return {n: env[n] for n in (*names, *workspace.forward_env) if env.get(n) and n not in secret_names}
-

@@ -19,7 +19,11 @@ from mssql_lakehouse.settings import LakehouseSettings
 
 # Settings a developer's shell may hold that would point a test lakehouse somewhere else.
 LOCAL_OVERRIDES = (
-    "LAKEHOUSE_DEPLOYMENT", "LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "LAKEHOUSE_ACTIVE_SITE", "MSSQL_SERVER"
+    "LAKEHOUSE_DEPLOYMENT",
+    "LAKEHOUSE_TABLES_ROOT",
+    "LAKEHOUSE_DEMO_ERP_DIR",
+    "LAKEHOUSE_ACTIVE_SITE",
+    "MSSQL_SERVER",
 )
 
 

@@ -23,11 +23,17 @@ def validate(extra_env: dict[str, str], tmp_path) -> subprocess.CompletedProcess
     env.update({"DAGSTER_HOME": str(tmp_path), "LAKEHOUSE_HOME": str(tmp_path / "home"), **extra_env})
     return subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
-@pytest.mark.parametrize("deployment_env", [{"LAKEHOUSE_DEPLOYMENT": "local"}, DATABRICKS_ENV], ids=["local", "databricks"])
+@pytest.mark.parametrize(
+    "deployment_env", [{"LAKEHOUSE_DEPLOYMENT": "local"}, DATABRICKS_ENV], ids=["local", "databricks"]
+)
 def test_code_location_validates(deployment_env, tmp_path):
     result = validate(deployment_env, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -84,9 +84,22 @@ def test_the_cli_materializes_one_silver_table_of_the_finance_slice(tmp_path):
     seed(home / "demo_erp", dt.date(2026, 1, 14), 2, 0.01)
 
     run = subprocess.run(
-        [DAGSTER, "asset", "materialize", "-m", "mssql_lakehouse.definitions",
-         "--select", "+silver/gl_entries", "--partition", "2026-01"],
-        cwd=REPO, env=_environment(home, dagster_home), capture_output=True, text=True, timeout=900,
+        [
+            DAGSTER,
+            "asset",
+            "materialize",
+            "-m",
+            "mssql_lakehouse.definitions",
+            "--select",
+            "+silver/gl_entries",
+            "--partition",
+            "2026-01",
+        ],
+        cwd=REPO,
+        env=_environment(home, dagster_home),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
     assert run.returncode == 0, run.stderr[-3000:]

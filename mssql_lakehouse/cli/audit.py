@@ -93,11 +93,13 @@ def close(period: str, as_of_close: int | None, as_of_version: int | None, as_of
         raise click.UsageError("give at most one of --as-of-close, --as-of-version, --as-of-timestamp")
     from mssql_lakehouse.defs.finance.settings import finance_resources
     from mssql_lakehouse.lib.resources.deployment import resources_for
+    from mssql_lakehouse.settings import LakehouseSettings
 
-    resources = resources_for()
+    settings = LakehouseSettings.from_env()
+    resources = resources_for(settings)
     spark = resources["spark"].get_session()
     location = resources["tables"].location(GOLD_CLOSE)
-    archive = finance_resources()["finance_archive"]
+    archive = finance_resources(settings)["finance_archive"]
     history = close_history(spark, location, period)
     if not history:
         raise click.ClickException(f"period {period} has not been closed")

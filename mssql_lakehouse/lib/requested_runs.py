@@ -65,7 +65,12 @@ class Requested:
         return replace(self, run_key=f"{base}#attempt{self.attempt + 1}", attempt=self.attempt + 1)
 
     def dump(self) -> dict:
-        return {"run_key": self.run_key, "attempt": self.attempt, "partition_key": self.partition_key, "tags": self.tags}
+        return {
+            "run_key": self.run_key,
+            "attempt": self.attempt,
+            "partition_key": self.partition_key,
+            "tags": self.tags,
+        }
 
     @classmethod
     def parse(cls, raw: dict) -> Requested:

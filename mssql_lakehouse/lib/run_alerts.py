@@ -47,12 +47,12 @@ def record(uri: str, alerts: list[RunAlert], now: dt.datetime | None = None) -> 
     """Add the alerts not recorded yet; returns how many were new."""
     if not alerts:
         return 0
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     rows = [{"recorded_at": now, **asdict(a)} for a in alerts]
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     try:
         target = DeltaTable(uri)
-    except Exception:  # noqa: BLE001 - deltalake raises TableNotFoundError for a missing table
+    except Exception:
         write_deltalake(uri, table, mode="append")
         return len(rows)
     predicate = " AND ".join(f"t.{c} = s.{c}" for c in IDENTITY)
@@ -63,7 +63,7 @@ def record(uri: str, alerts: list[RunAlert], now: dt.datetime | None = None) -> 
 def read(uri: str) -> list[dict]:
     try:
         return DeltaTable(uri).to_pyarrow_table().to_pylist()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return []
 
 

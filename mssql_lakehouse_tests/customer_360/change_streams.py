@@ -95,7 +95,7 @@ class Generator:
             "Email": None if r.random() < 0.15 else f"c{key}.{r.randrange(1000)}@example.com",
             "City": None if r.random() < 0.1 else city,
             "CountryRegion": None if r.random() < 0.1 else country,
-            "CreditLimit": None if r.random() < 0.2 else Decimal(r.randrange(-10**10, 10**13)).scaleb(-4),
+            "CreditLimit": None if r.random() < 0.2 else Decimal(r.randrange(-(10**10), 10**13)).scaleb(-4),
             "ModifiedDate": modified,
         }
 
@@ -224,15 +224,21 @@ def debezium_lines(
     lines = []
     for t in transactions:
         for index, change in enumerate(t.changes, start=1):
-            common = dict(commit_lsn=t.commit_lsn, change_lsn=t.change_lsn(index),
-                          commit_ms=commit_millis(t.commit_time, time_zone), columns=columns, settings=settings)
+            common = {
+                "commit_lsn": t.commit_lsn,
+                "change_lsn": t.change_lsn(index),
+                "commit_ms": commit_millis(t.commit_time, time_zone),
+                "columns": columns,
+                "settings": settings,
+            }
             if change.op == "k":
                 lines.append(event_json(op="d", before=change.before, after=None, event_serial_no=2, **common))
                 lines.append(event_json(op="c", before=None, after=change.after, event_serial_no=2, **common))
             else:
                 serial = 2 if change.op == "u" else 1
-                lines.append(event_json(op=change.op, before=change.before, after=change.after,
-                                        event_serial_no=serial, **common))
+                lines.append(
+                    event_json(op=change.op, before=change.before, after=change.after, event_serial_no=serial, **common)
+                )
     return lines
 
 
@@ -280,7 +286,7 @@ def oracle(transactions: Iterable[Transaction]) -> tuple[list[tuple], list[tuple
     for v in versions:
         *business, valid_from, valid_to, is_current, from_lsn, to_lsn = v
         history.append((*business, valid_from, valid_to, is_current, from_lsn, to_lsn))
-    current = [tuple(v[: len(COLUMNS)]) + (v[len(COLUMNS)],) for v in history if v[len(COLUMNS) + 2]]
+    current = [(*tuple(v[: len(COLUMNS)]), v[len(COLUMNS)]) for v in history if v[len(COLUMNS) + 2]]
     return sorted(history, key=_order), sorted(current, key=_order)
 
 
@@ -301,8 +307,11 @@ def with_extra_column(transactions: list[Transaction], name: str, value_of) -> l
     out = []
     for t in transactions:
         changes = tuple(
-            replace(c, before=None if c.before is None else {**c.before, name: value_of(c.before)},
-                    after=None if c.after is None else {**c.after, name: value_of(c.after)})
+            replace(
+                c,
+                before=None if c.before is None else {**c.before, name: value_of(c.before)},
+                after=None if c.after is None else {**c.after, name: value_of(c.after)},
+            )
             for c in t.changes
         )
         out.append(replace(t, changes=changes))
@@ -333,8 +342,12 @@ def write_demo_cdc(path, transactions: Sequence[Transaction], days: Sequence[dt.
         con.execute(
             "INSERT INTO cdc.change_tables VALUES (?, 'dbo_Customer', 'dbo', 'Customer', ?, ?, 0, NULL, true, "
             "false, NULL, 'PK_Customer', 'PRIMARY', ?, false)",
-            [customer.object_id, start, customer.source_object_id, dt.datetime.combine(first, dt.time()) -
-             dt.timedelta(minutes=5)],
+            [
+                customer.object_id,
+                start,
+                customer.source_object_id,
+                dt.datetime.combine(first, dt.time()) - dt.timedelta(minutes=5),
+            ],
         )
         con.executemany(
             "INSERT INTO cdc.captured_columns VALUES (?, ?, ?, ?, ?, false)",
@@ -346,7 +359,9 @@ def write_demo_cdc(path, transactions: Sequence[Transaction], days: Sequence[dt.
         )
         con.executemany(
             "INSERT INTO cdc.lsn_time_mapping VALUES (?, ?, ?, ?, ?)",
-            [(t.commit_lsn, t.commit_time - dt.timedelta(milliseconds=3), t.commit_time, t.lsn(0), t.lsn(1))
-             for t in transactions],
+            [
+                (t.commit_lsn, t.commit_time - dt.timedelta(milliseconds=3), t.commit_time, t.lsn(0), t.lsn(1))
+                for t in transactions
+            ],
         )
-        con.executemany('INSERT INTO demo.seeded_days VALUES (?)', [(d,) for d in sorted(set(days))])
+        con.executemany("INSERT INTO demo.seeded_days VALUES (?)", [(d,) for d in sorted(set(days))])

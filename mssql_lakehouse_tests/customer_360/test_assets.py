@@ -9,11 +9,12 @@ import dagster as dg
 import pytest
 
 from mssql_lakehouse.defs.customer_360.bronze import customer_changes
-from mssql_lakehouse.defs.customer_360.checks import customer_changes_cdc_lag
+from mssql_lakehouse.defs.customer_360.checks import cdc_lag
 from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, HISTORY
 from mssql_lakehouse.defs.customer_360.gold import customer_360
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.defs.customer_360.silver import customers_history_and_customers
+from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_tests.customer_360.change_streams import (
     CURRENT_COLUMNS,
     HISTORY_COLUMNS,
@@ -75,7 +76,10 @@ def test_days_in_any_order_with_replays_give_the_oracles_tables(spark, lakehouse
         land(lakehouse_home, at_least_once(debezium_lines(stream), rng), files=4, rng=rng)
     else:
         write_demo_cdc(lakehouse_home / "demo_erp" / "erp.duckdb", stream, DAYS[:3])
-    resources = {**local_resources, "customer_cdc": CustomerCdcSettings(feed=feed)}
+    resources = {
+        **local_resources,
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed=feed),
+    }
 
     results = materialize_days(resources, ORDER)
 
@@ -114,15 +118,22 @@ def test_source_columns_added_and_removed_land_with_a_warning(spark, lakehouse_h
     day3 = [dt_replace_keys(t, 20_000) for t in generate(26, DAYS[2:3])]
     rng = random.Random(24)
     land(lakehouse_home, debezium_lines(day1, with_schema=False), files=1, rng=rng)
-    land(lakehouse_home, debezium_lines(day2, with_schema=False, extra_types={"LoyaltyTier": "nvarchar(20)"}),
-         files=1, rng=rng)
+    land(
+        lakehouse_home,
+        debezium_lines(day2, with_schema=False, extra_types={"LoyaltyTier": "nvarchar(20)"}),
+        files=1,
+        rng=rng,
+    )
     land(lakehouse_home, without_fields(debezium_lines(day3, with_schema=False), "City"), files=1, rng=rng)
-    resources = {**local_resources, "customer_cdc": CustomerCdcSettings(feed="debezium")}
+    resources = {
+        **local_resources,
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
+    }
 
     first, second, third = materialize_days(resources, DAYS[:3])
 
     def drift(result):
-        return [e for e in result.get_asset_check_evaluations() if e.check_name == "schema_drift"][0]
+        return next(e for e in result.get_asset_check_evaluations() if e.check_name == "schema_drift")
 
     assert drift(first).passed is True
     assert drift(second).passed is False and drift(second).severity == dg.AssetCheckSeverity.WARN
@@ -146,8 +157,9 @@ def dt_replace_keys(transaction, offset: int):
 
     return replace(
         transaction,
-        changes=tuple(replace(c, key=c.key + offset, before=shift(c.before), after=shift(c.after))
-                      for c in transaction.changes),
+        changes=tuple(
+            replace(c, key=c.key + offset, before=shift(c.before), after=shift(c.after)) for c in transaction.changes
+        ),
     )
 
 
@@ -158,33 +170,39 @@ def test_undecodable_events_are_quarantined_not_applied(spark, lakehouse_home, l
     if bad == lines[0]:
         pytest.skip("first event has no CreditLimit")
     land(lakehouse_home, [bad, *lines[1:], "this is not json"], files=1, rng=random.Random(26))
-    resources = {**local_resources, "customer_cdc": CustomerCdcSettings(feed="debezium")}
+    resources = {
+        **local_resources,
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
+    }
 
     (result,) = materialize_days(resources, DAYS[:1])
 
     quarantine = table(spark, lakehouse_home, dg.AssetKey(["bronze", "customer_changes_quarantine"]))
     reasons = [r["reason"] for r in quarantine.collect()]
     assert len(reasons) == 1 and reasons[0].startswith("value does not decode: after.CreditLimit")
-    check = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_quarantined_events"][0]
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "no_quarantined_events")
     assert check.passed is False and check.metadata["unreadable_lines"].value == 1
 
 
 def test_gold_and_the_cdc_lag_check(spark, lakehouse_home, local_resources):
     stream = generate(27, DAYS[:1], per_day=4)
     land(lakehouse_home, debezium_lines(stream), files=1, rng=random.Random(27))
-    resources = {**local_resources, "customer_cdc": CustomerCdcSettings(feed="debezium")}
+    resources = {
+        **local_resources,
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
+    }
     materialize_days(resources, DAYS[:1])
 
-    lag = dg.materialize([customer_changes, customer_changes_cdc_lag], resources=resources,
-                         selection=dg.AssetSelection.checks(customer_changes_cdc_lag))
+    lag = dg.materialize([customer_changes, cdc_lag], resources=resources, selection=dg.AssetSelection.checks(cdc_lag))
     (evaluation,) = lag.get_asset_check_evaluations()
     # The generated changes are in February 2026, long before "now": the 48 h bound is exceeded.
     assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.WARN
     newest = max(t.commit_time for t in stream)
     assert evaluation.metadata["newest_commit_time"].value == ms(newest).isoformat()
 
-    assert dg.materialize([*SLICE, customer_360], resources=resources, selection=[customer_360],
-                          partition_key=DAYS[0].isoformat()).success
+    assert dg.materialize(
+        [*SLICE, customer_360], resources=resources, selection=[customer_360], partition_key=DAYS[0].isoformat()
+    ).success
     gold = table(spark, lakehouse_home, dg.AssetKey(["gold", "customer_360"]))
     live = table(spark, lakehouse_home, CUSTOMERS)
     assert gold.count() == live.count() > 0
@@ -193,8 +211,11 @@ def test_gold_and_the_cdc_lag_check(spark, lakehouse_home, local_resources):
     some_customer = live.select("customer_id").orderBy("customer_id").first()[0]
     tables = lakehouse_home / "tables" / "silver"
     spark.createDataFrame(
-        [(1, some_customer, dt.date(2026, 1, 5), 5), (2, some_customer, dt.date(2026, 1, 9), 5),
-         (3, some_customer, dt.date(2026, 1, 20), 6)],
+        [
+            (1, some_customer, dt.date(2026, 1, 5), 5),
+            (2, some_customer, dt.date(2026, 1, 9), 5),
+            (3, some_customer, dt.date(2026, 1, 20), 6),
+        ],
         "sales_order_id int, customer_id int, order_date date, status int",
     ).write.format("delta").save(str(tables / "sales_orders"))
     spark.createDataFrame(
@@ -202,12 +223,14 @@ def test_gold_and_the_cdc_lag_check(spark, lakehouse_home, local_resources):
         "sales_order_id int, line_net_amount decimal(19,4)",
     ).write.format("delta").save(str(tables / "sales_order_lines"))
 
-    assert dg.materialize([*SLICE, customer_360], resources=resources, selection=[customer_360],
-                          partition_key=DAYS[0].isoformat()).success
+    assert dg.materialize(
+        [*SLICE, customer_360], resources=resources, selection=[customer_360], partition_key=DAYS[0].isoformat()
+    ).success
     gold = table(spark, lakehouse_home, dg.AssetKey(["gold", "customer_360"]))
-    facts = gold.where(f"customer_id = {some_customer}").select(
-        "order_count", "net_revenue", "first_order_date", "last_order_date").first()
+    facts = (
+        gold.where(f"customer_id = {some_customer}")
+        .select("order_count", "net_revenue", "first_order_date", "last_order_date")
+        .first()
+    )
     assert tuple(facts) == (2, Decimal("112.7500"), dt.date(2026, 1, 5), dt.date(2026, 1, 9))
     assert gold.where(f"customer_id != {some_customer} AND order_count != 0").count() == 0
-
-

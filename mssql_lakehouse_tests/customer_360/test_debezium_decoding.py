@@ -45,8 +45,12 @@ def test_base64_decimals_decode_exactly(spark):
 
 
 def test_wall_clock_encodings_decode_to_the_same_timestamp(spark):
-    moments = [dt.datetime(2026, 3, 1, 12, 0, 0, 123456), dt.datetime(1969, 12, 31, 23, 59, 59, 999999),
-               dt.datetime(9999, 12, 31, 23, 59, 59, 999999), dt.datetime(1900, 1, 1)]
+    moments = [
+        dt.datetime(2026, 3, 1, 12, 0, 0, 123456),
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999999),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
+        dt.datetime(1900, 1, 1),
+    ]
     adaptive = Encoding("adaptive", "precise")
     for sql_type in ("datetime2(7)", "datetime2(6)", "datetime2(3)", "datetime"):
         codec = codec_for_sql_type(sql_type, DebeziumEncoding("adaptive", "precise"))
@@ -77,20 +81,35 @@ def test_lsns_sort_the_same_as_text_and_as_bytes():
         lsn_text("00000025:0d98:0025")
     # A snapshot read sorts after the changes of its LSN; a delete before the create of a key change.
     commit = "0000002500000D980025"
-    assert change_position_text(commit, "0000002500000D980023", 2, "d") < change_position_text(
-        commit, "0000002500000D980023", 2, "c"
-    ) < change_position_text(commit, None, None, "r")
+    assert (
+        change_position_text(commit, "0000002500000D980023", 2, "d")
+        < change_position_text(commit, "0000002500000D980023", 2, "c")
+        < change_position_text(commit, None, None, "r")
+    )
 
 
 def _event(after: dict | None, op="c", with_schema=False, extra_schema=None):
-    payload = {"before": None, "after": after, "op": op,
-               "source": {"commit_lsn": "00000025:00000d98:0025", "change_lsn": "00000025:00000d98:0023",
-                          "event_serial_no": 1, "ts_ms": 1_780_000_000_000}}
+    payload = {
+        "before": None,
+        "after": after,
+        "op": op,
+        "source": {
+            "commit_lsn": "00000025:00000d98:0025",
+            "change_lsn": "00000025:00000d98:0023",
+            "event_serial_no": 1,
+            "ts_ms": 1_780_000_000_000,
+        },
+    }
     if not with_schema:
         return json.dumps(payload)
     fields = [{"type": "int32", "optional": False, "field": "CustomerID"}, *(extra_schema or [])]
-    schema = {"type": "struct", "fields": [{"type": "struct", "fields": fields, "field": "before"},
-                                           {"type": "struct", "fields": fields, "field": "after"}]}
+    schema = {
+        "type": "struct",
+        "fields": [
+            {"type": "struct", "fields": fields, "field": "before"},
+            {"type": "struct", "fields": fields, "field": "after"},
+        ],
+    }
     return json.dumps({"schema": schema, "payload": payload})
 
 
@@ -103,11 +122,16 @@ def test_tombstones_are_recognised_and_unreadable_lines_are_not_tombstones(spark
 
 def test_a_new_field_takes_its_announced_type_or_stays_text(spark):
     declared = {"CustomerID": "int", "CreditLimit": "money"}
-    schema_fields = [{"type": "int32", "optional": True, "field": "LoyaltyPoints"},
-                     {"type": "string", "optional": True, "field": "CreditLimit"}]
+    schema_fields = [
+        {"type": "int32", "optional": True, "field": "LoyaltyPoints"},
+        {"type": "string", "optional": True, "field": "CreditLimit"},
+    ]
     lines = [
-        _event({"CustomerID": 1, "LoyaltyPoints": 10, "CreditLimit": "12.5000"}, with_schema=True,
-               extra_schema=schema_fields),
+        _event(
+            {"CustomerID": 1, "LoyaltyPoints": 10, "CreditLimit": "12.5000"},
+            with_schema=True,
+            extra_schema=schema_fields,
+        ),
         _event({"CustomerID": 2, "Segment": "gold"}),
     ]
     parsed = parse_envelopes(spark.createDataFrame([(v, "x") for v in lines], "value string, _source string"))

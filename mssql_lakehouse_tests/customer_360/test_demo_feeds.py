@@ -12,7 +12,7 @@ from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, HISTORY
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.lib.transforms.customer_changes import CUSTOMER_COLUMNS as DECLARED_COLUMNS
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_demo import erp_path, seed
 from mssql_lakehouse_demo.debezium_export import EventSettings, export, main
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, SILVER, rows
@@ -45,8 +45,9 @@ def test_export_pairs_updates_and_is_idempotent(demo, tmp_path):
     assert positions == sorted(positions)
     assert export(demo, out) == []  # nothing changed: no file rewritten
 
-    main(["--demo-dir", str(demo), "--out", str(tmp_path / "plain"), "--no-schema",
-          "--decimal-handling-mode", "string"])
+    main(
+        ["--demo-dir", str(demo), "--out", str(tmp_path / "plain"), "--no-schema", "--decimal-handling-mode", "string"]
+    )
     plain = json.loads((tmp_path / "plain" / f"dbo_Customer-{DAYS[0].isoformat()}.json").read_text().splitlines()[0])
     assert "schema" not in plain and plain["op"] in ("c", "u", "d")
 
@@ -59,7 +60,10 @@ def test_both_feeds_give_the_same_silver_tables_for_the_demo(spark, demo, tmp_pa
         monkeypatch.setenv("LAKEHOUSE_DEMO_ERP_DIR", str(demo))
         if feed == "debezium":
             export(demo, home / "landing" / "debezium" / "customers", settings=EventSettings(with_schema=False))
-        resources = {**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings(feed=feed)}
+        resources = {
+            **resources_for(LakehouseSettings.from_env()),
+            "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed=feed),
+        }
         for day in reversed(DAYS):
             assert dg.materialize(SLICE, resources=resources, partition_key=day.isoformat()).success
         silver[feed] = (
@@ -77,7 +81,10 @@ def test_the_snapshot_brings_every_customer_of_the_erp_to_silver_once(spark, dem
     home = tmp_path / "snapshot"
     monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
     monkeypatch.setenv("LAKEHOUSE_DEMO_ERP_DIR", str(demo))
-    resources = {**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings(feed="sqlserver")}
+    resources = {
+        **resources_for(LakehouseSettings.from_env()),
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="sqlserver"),
+    }
 
     def snapshot() -> dict:
         result = dg.materialize([customer_snapshot], resources=resources, partition_key=DAYS[-1].isoformat())
@@ -99,7 +106,9 @@ def test_the_snapshot_brings_every_customer_of_the_erp_to_silver_once(spark, dem
     # (equal to their last change) opens none; every other customer starts at the snapshot.
     history = table(spark, home, HISTORY)
     changed = {r[0] for r in table(spark, home, CHANGES).select("CustomerID").distinct().collect()}
-    from_snapshot = {r[0] for r in history.where(f"valid_from_lsn = '{first['snapshot_lsn']}'").select("customer_id").collect()}
+    from_snapshot = {
+        r[0] for r in history.where(f"valid_from_lsn = '{first['snapshot_lsn']}'").select("customer_id").collect()
+    }
     assert from_snapshot and from_snapshot == {c[0] for c in in_erp} - changed
 
     before = (rows(history, HISTORY_COLUMNS), current)

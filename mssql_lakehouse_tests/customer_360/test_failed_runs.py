@@ -7,9 +7,10 @@ import dagster as dg
 from delta.tables import DeltaTable as SparkDeltaTable
 from deltalake import DeltaTable
 
-from mssql_lakehouse.defs.customer_360.checks import customers_match_history
+from mssql_lakehouse.defs.customer_360.checks import matches_history_current_rows
 from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
+from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, debezium_lines, generate, oracle
 from mssql_lakehouse_tests.customer_360.test_assets import DAYS, SLICE, land
 
@@ -29,8 +30,11 @@ def test_a_run_that_died_between_history_and_scd1_is_caught_and_repaired_by_the_
 ):
     stream = generate(31, DAYS[:2], per_day=6)
     land(lakehouse_home, debezium_lines(stream), files=2, rng=random.Random(31))
-    resources = {**local_resources, "customer_cdc": CustomerCdcSettings(feed="debezium")}
-    with_check = [*SLICE, customers_match_history]
+    resources = {
+        **local_resources,
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
+    }
+    with_check = [*SLICE, matches_history_current_rows]
     assert dg.materialize(with_check, resources=resources, partition_key=DAYS[0].isoformat()).success
     scd1 = SparkDeltaTable.forPath(spark, str(lakehouse_home / "tables" / "silver" / "customers"))
     before_second_day = scd1.history(1).collect()[0]["version"]
@@ -38,13 +42,17 @@ def test_a_run_that_died_between_history_and_scd1_is_caught_and_repaired_by_the_
 
     # The second day's run as if it had died after committing the history: SCD1 as it was before.
     scd1.restoreToVersion(before_second_day)
-    check_alone = dg.materialize(with_check, resources=resources, selection=dg.AssetSelection.checks(customers_match_history))
+    check_alone = dg.materialize(
+        with_check, resources=resources, selection=dg.AssetSelection.checks(matches_history_current_rows)
+    )
     assert scd1_check(check_alone).passed is False
 
     # Any later run (here a replay of the first day, which touches other customers) repairs it.
     repair = dg.materialize(with_check, resources=resources, partition_key=DAYS[0].isoformat())
     assert scd1_check(repair).passed is True
-    [written] = [m for m in repair.asset_materializations_for_node("customers_history_and_customers") if m.asset_key == CUSTOMERS]
+    [written] = [
+        m for m in repair.asset_materializations_for_node("customers_history_and_customers") if m.asset_key == CUSTOMERS
+    ]
     assert written.metadata["stale_keys_repaired"].value > 0
     assert read(lakehouse_home, CUSTOMERS, list(CURRENT_COLUMNS)) == sorted(oracle(stream)[1], key=repr)
 
@@ -54,7 +62,10 @@ def test_a_rerun_after_landed_files_were_pruned_is_refused_unless_a_full_refresh
 ):
     stream = generate(32, DAYS[:1], per_day=6)
     land(lakehouse_home, debezium_lines(stream), files=2, rng=random.Random(32))
-    resources = {**local_resources, "customer_cdc": CustomerCdcSettings(feed="debezium")}
+    resources = {
+        **local_resources,
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
+    }
     day = DAYS[0].isoformat()
     assert dg.materialize(SLICE, resources=resources, partition_key=day).success
     landed = read(lakehouse_home, CHANGES)

@@ -21,7 +21,7 @@ from mssql_lakehouse.defs.customer_360.common import CUSTOMERS, HISTORY
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.lib.transforms.customer_changes import CUSTOMER_COLUMNS
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_demo import erp_path
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, SILVER
 from mssql_lakehouse_tests.customer_360.test_assets import SLICE
@@ -56,11 +56,16 @@ def history_faults(history: list[tuple]) -> list[str]:
         if any(r[at["is_current"]] for r in rows[:-1]):
             faults.append(f"{customer}: a version before the last is current")
         for earlier, later in pairwise(rows):
-            if (earlier[at["valid_to"]], earlier[at["valid_to_lsn"]]) != (later[at["valid_from"]], later[at["valid_from_lsn"]]):
+            if (earlier[at["valid_to"]], earlier[at["valid_to_lsn"]]) != (
+                later[at["valid_from"]],
+                later[at["valid_from_lsn"]],
+            ):
                 faults.append(f"{customer}: {earlier[at['valid_to']]} then {later[at['valid_from']]}")
         last = rows[-1]
         if last[at["is_current"]] != (last[at["valid_to"]] is None):
-            faults.append(f"{customer}: last version open {last[at['valid_to']] is None}, current {last[at['is_current']]}")
+            faults.append(
+                f"{customer}: last version open {last[at['valid_to']] is None}, current {last[at['is_current']]}"
+            )
     return faults
 
 
@@ -69,7 +74,10 @@ class Lakehouse:
         self.home = home
         monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
         monkeypatch.setenv("LAKEHOUSE_DEMO_ERP_DIR", str(demo_dir))
-        self.resources = {**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings(feed="sqlserver")}
+        self.resources = {
+            **resources_for(LakehouseSettings.from_env()),
+            "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="sqlserver"),
+        }
 
     def snapshot(self) -> str:
         """Land the initial load; the day whose silver run applies it."""

@@ -21,7 +21,7 @@ from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.requested_runs import RANGE_END_TAG, RANGE_START_TAG, RUN_KEY_TAG
 from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.lib.sources import MssqlSource
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_tests.customer_360.change_streams import SILVER, debezium_lines, generate, oracle
 from mssql_lakehouse_tests.customer_360.test_assets import DAYS, SLICE, land, materialize_days
 
@@ -85,8 +85,9 @@ def gold_rows(home: Path) -> list[tuple]:
 def gold_range(resources, first: dt.date, last: dt.date, run_tags: dict | None = None, **kwargs) -> None:
     """One run of gold/customer_360 over the days first..last (a single-run backfill)."""
     tags = {**(run_tags or {}), RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
-    assert dg.materialize([*SLICE, customer_360], selection=[customer_360], resources=resources, tags=tags,
-                          **kwargs).success
+    assert dg.materialize(
+        [*SLICE, customer_360], selection=[customer_360], resources=resources, tags=tags, **kwargs
+    ).success
 
 
 def test_gold_is_each_days_valid_versions_a_backfill_equals_the_days_one_by_one_and_a_replay_changes_nothing(
@@ -99,7 +100,10 @@ def test_gold_is_each_days_valid_versions_a_backfill_equals_the_days_one_by_one_
         monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
         land(home, debezium_lines(stream), files=2, rng=random.Random(41))
         write_sales(spark, home)
-        resources = {**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings(feed="debezium")}
+        resources = {
+            **resources_for(LakehouseSettings.from_env()),
+            "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
+        }
         materialize_days(resources, GOLD_DAYS)
         if how == "newest_first":
             for day in reversed(GOLD_DAYS):
@@ -123,9 +127,9 @@ def test_a_late_change_refreshes_its_day_and_the_later_gold_days(spark, lakehous
     folder.mkdir(parents=True)
     (folder / "a.json").write_text("\n".join(debezium_lines([t for t in stream if t != late])) + "\n")
     write_sales(spark, lakehouse_home)
-    settings = CustomerCdcSettings(feed="debezium")
-    resources = {**resources_for(Deployment.LOCAL), "customer_cdc": settings}
-    erp = MssqlSource.demo(lakehouse_home / "none.duckdb")
+    settings = CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium")
+    resources = {**resources_for(LakehouseSettings.from_env()), "customer_cdc": settings}
+    erp = MssqlSource.demo(lakehouse_home / "none.duckdb", LakehouseSettings.from_env())
     now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
     with dg.instance_for_test() as instance:
@@ -141,8 +145,13 @@ def test_a_late_change_refreshes_its_day_and_the_later_gold_days(spark, lakehous
             tags = {**request.tags, RUN_KEY_TAG: request.run_key}  # as the daemon tags a sensor's run
             if request.partition_key is not None:
                 assert request.asset_selection is None  # the sensor's whole target: bronze, silver and gold
-                assert dg.materialize([*SLICE, customer_360], resources=resources, partition_key=request.partition_key,
-                                      instance=instance, tags=tags).success
+                assert dg.materialize(
+                    [*SLICE, customer_360],
+                    resources=resources,
+                    partition_key=request.partition_key,
+                    instance=instance,
+                    tags=tags,
+                ).success
             else:
                 assert request.asset_selection == [CUSTOMER_360]
                 days = [dt.date.fromisoformat(request.tags[k]) for k in (RANGE_START_TAG, RANGE_END_TAG)]
@@ -162,7 +171,9 @@ def test_a_late_change_refreshes_its_day_and_the_later_gold_days(spark, lakehous
         [refresh] = tick()
         assert refresh.partition_key is None
         assert (refresh.tags[RANGE_START_TAG], refresh.tags[RANGE_END_TAG]) == (
-            GOLD_DAYS[1].isoformat(), GOLD_DAYS[2].isoformat())
+            GOLD_DAYS[1].isoformat(),
+            GOLD_DAYS[2].isoformat(),
+        )
         run(refresh)
         assert tick() == []
         assert ChangeCursor.parse(cursor).requested == []  # every requested run succeeded
@@ -176,12 +187,16 @@ def test_the_snapshot_lands_in_its_capture_day_and_a_run_for_another_day_is_refu
     home = tmp_path / "snapshot_partition"
     monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
     monkeypatch.setenv("LAKEHOUSE_DEMO_ERP_DIR", str(demo))
-    resources = {**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings(feed="sqlserver")}
+    resources = {
+        **resources_for(LakehouseSettings.from_env()),
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="sqlserver"),
+    }
     capture_day, other_day = DEMO_DAYS[-1], DEMO_DAYS[0]
     columns = ["CustomerID", "change_position", "commit_lsn", "commit_time", "FirstName", "Email", "CreditLimit"]
 
-    refused = dg.materialize([customer_snapshot], resources=resources, partition_key=other_day.isoformat(),
-                             raise_on_error=False)
+    refused = dg.materialize(
+        [customer_snapshot], resources=resources, partition_key=other_day.isoformat(), raise_on_error=False
+    )
     assert not refused.success
     message = refused.failure_data_for_node("bronze__customer_snapshot").error.message
     assert f"capture day is {capture_day.isoformat()}" in message

@@ -44,11 +44,15 @@ def bronze_from_sqlserver(spark, transactions):
 def bronze_from_debezium(spark, lines, encoding=Encoding()):
     from mssql_lakehouse.lib.transforms.debezium import DebeziumEncoding
 
-    parsed = parse_envelopes(spark.createDataFrame([(line, f"f{i % 3}.json") for i, line in enumerate(lines)],
-                                                   "value string, _source string"))
+    parsed = parse_envelopes(
+        spark.createDataFrame(
+            [(line, f"f{i % 3}.json") for i, line in enumerate(lines)], "value string, _source string"
+        )
+    )
     events = parsed.where("op IS NOT NULL")
-    report = field_report(events, DECLARED_SQL_TYPES,
-                          DebeziumEncoding(encoding.time_precision_mode, encoding.decimal_handling_mode))
+    report = field_report(
+        events, DECLARED_SQL_TYPES, DebeziumEncoding(encoding.time_precision_mode, encoding.decimal_handling_mode)
+    )
     return first_delivery(events_from_pairs(debezium_pairs(events, report, "UTC"), "debezium"))
 
 
@@ -69,7 +73,7 @@ def test_sqlserver_feed_history_equals_the_oracle(spark, seed):
 
 
 @pytest.mark.parametrize(
-    "seed, encoding, with_schema",
+    ("seed", "encoding", "with_schema"),
     [
         (4, Encoding("adaptive", "precise"), True),
         (5, Encoding("adaptive", "precise"), False),
@@ -104,8 +108,20 @@ def test_connect_time_precision_keeps_milliseconds(spark):
 
 def test_both_feeds_give_the_same_bronze_positions_and_images(spark):
     stream = generate(9, DAYS)
-    columns = ["change_position", "operation", "commit_time", "CustomerID", "FirstName", "LastName", "Email",
-               "City", "CountryRegion", "CreditLimit", "ModifiedDate", "before_image"]
+    columns = [
+        "change_position",
+        "operation",
+        "commit_time",
+        "CustomerID",
+        "FirstName",
+        "LastName",
+        "Email",
+        "City",
+        "CountryRegion",
+        "CreditLimit",
+        "ModifiedDate",
+        "before_image",
+    ]
     from_sqlserver = rows(bronze_from_sqlserver(spark, stream), columns)
     from_debezium = rows(bronze_from_debezium(spark, debezium_lines(stream)), columns)
     assert from_sqlserver == from_debezium
@@ -127,7 +143,7 @@ def test_recomputing_touched_keys_in_any_order_converges_to_the_oracle(spark, la
     bronze_all = bronze_from_sqlserver(spark, stream).localCheckpoint()
     events_all = silver_events(bronze_all)
     columns = business_columns(bronze_all)
-    order = [d for d in DAYS] + [DAYS[1], DAYS[0]]
+    order = [*list(DAYS), DAYS[1], DAYS[0]]
     random.Random(10).shuffle(order)
     landed_days: set = set()
     for day in order:

@@ -12,6 +12,7 @@ from mssql_lakehouse.defs.customer_360.common import SNAPSHOT
 from mssql_lakehouse.defs.customer_360.sensors import ChangeCursor, customer_changes_sensor, evaluate
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.sources import MssqlSource
+from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_tests.customer_360.change_streams import (
     debezium_lines,
     generate,
@@ -47,7 +48,10 @@ def instance():
 
 def test_new_files_request_their_days_once(lakehouse_home, instance):
     folder = landing(lakehouse_home)
-    resources = {"customer_cdc": CustomerCdcSettings(feed="debezium"), "erp": MssqlSource.demo(lakehouse_home / "none.duckdb")}
+    resources = {
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
+        "erp": MssqlSource.demo(lakehouse_home / "none.duckdb", LakehouseSettings.from_env()),
+    }
     stream = generate(31, DAYS, per_day=3)
     by_day = {d: [t for t in stream if t.day == d] for d in DAYS}
     (folder / "b.json").write_text("\n".join(debezium_lines(by_day[DAYS[0]] + by_day[DAYS[1]])) + "\n")
@@ -71,13 +75,16 @@ def test_new_files_request_their_days_once(lakehouse_home, instance):
     fourth, days_fourth = tick(instance, resources, cursor=third.cursor)
     assert days_fourth == []
     os.utime(folder / "b.json", ns=(1, 1))
-    fifth, days_fifth = tick(instance, resources, cursor=fourth.cursor)
+    _fifth, days_fifth = tick(instance, resources, cursor=fourth.cursor)
     assert days_fifth == ["2026-04-01", "2026-04-02"]
 
 
 def test_a_day_not_over_yet_waits_in_the_cursor(lakehouse_home, instance):
     folder = landing(lakehouse_home)
-    resources = {"customer_cdc": CustomerCdcSettings(feed="debezium"), "erp": MssqlSource.demo(lakehouse_home / "none.duckdb")}
+    resources = {
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
+        "erp": MssqlSource.demo(lakehouse_home / "none.duckdb", LakehouseSettings.from_env()),
+    }
     stream = generate(32, DAYS, per_day=2)
     (folder / "x.json").write_text("\n".join(debezium_lines(stream)) + "\n")
 
@@ -100,7 +107,10 @@ def test_the_cdc_max_lsn_advancing_requests_the_new_days(lakehouse_home, instanc
     stream = generate(33, DAYS, per_day=3)
     first_two = [t for t in stream if t.day in DAYS[:2]]
     write_demo_cdc(path, first_two, DAYS[:2])
-    resources = {"customer_cdc": CustomerCdcSettings(feed="sqlserver"), "erp": MssqlSource.demo(path, database="erp")}
+    resources = {
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="sqlserver"),
+        "erp": MssqlSource.demo(path, LakehouseSettings.from_env(), database="erp"),
+    }
 
     result, days = tick(instance, resources)
     assert days == ["2026-04-01", "2026-04-02"]
@@ -113,10 +123,14 @@ def test_the_cdc_max_lsn_advancing_requests_the_new_days(lakehouse_home, instanc
     # Day 3 is captured: only day 3 runs (days 1 and 2 were complete when the cursor was taken).
     day3 = [t for t in stream if t.day == DAYS[2]]
     with duckdb.connect(str(path)) as con:
-        con.executemany('INSERT INTO cdc."dbo_Customer_CT" VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                        [(r[0], r[1], r[2], r[3], *r[6:], r[4]) for r in sqlserver_rows(day3)])
-        con.executemany("INSERT INTO cdc.lsn_time_mapping VALUES (?, ?, ?, ?, ?)",
-                        [(t.commit_lsn, t.commit_time, t.commit_time, t.lsn(0), t.lsn(1)) for t in day3])
+        con.executemany(
+            'INSERT INTO cdc."dbo_Customer_CT" VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            [(r[0], r[1], r[2], r[3], *r[6:], r[4]) for r in sqlserver_rows(day3)],
+        )
+        con.executemany(
+            "INSERT INTO cdc.lsn_time_mapping VALUES (?, ?, ?, ?, ?)",
+            [(t.commit_lsn, t.commit_time, t.commit_time, t.lsn(0), t.lsn(1)) for t in day3],
+        )
         con.execute("INSERT INTO demo.seeded_days VALUES (?)", [DAYS[2]])
     third, days = tick(instance, resources, cursor=again.cursor)
     assert days == ["2026-04-03"]
@@ -125,9 +139,15 @@ def test_the_cdc_max_lsn_advancing_requests_the_new_days(lakehouse_home, instanc
 
 def test_streaming_debezium_sources_are_not_sensed(lakehouse_home, instance):
     resources = {
-        "customer_cdc": CustomerCdcSettings(feed="debezium", debezium_source="kafka", debezium_storage="/tmp/x",
-                                            kafka_bootstrap_servers="k:9092", kafka_topic="t"),
-        "erp": MssqlSource.demo(lakehouse_home / "none.duckdb"),
+        "customer_cdc": CustomerCdcSettings.from_settings(
+            LakehouseSettings.from_env(),
+            feed="debezium",
+            debezium_source="kafka",
+            debezium_storage="/tmp/x",
+            kafka_bootstrap_servers="k:9092",
+            kafka_topic="t",
+        ),
+        "erp": MssqlSource.demo(lakehouse_home / "none.duckdb", LakehouseSettings.from_env()),
     }
     result, days = tick(instance, resources)
     assert days == [] and "stream" in result.skip_reason.skip_message
@@ -137,7 +157,10 @@ def test_a_new_snapshot_requests_the_day_that_applies_it_once(lakehouse_home, in
     path = lakehouse_home / "demo_erp" / "erp.duckdb"
     stream = generate(34, DAYS[:2], per_day=3)
     write_demo_cdc(path, stream, DAYS[:2])
-    resources = {"customer_cdc": CustomerCdcSettings(feed="sqlserver"), "erp": MssqlSource.demo(path, database="erp")}
+    resources = {
+        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="sqlserver"),
+        "erp": MssqlSource.demo(path, LakehouseSettings.from_env(), database="erp"),
+    }
     first, days = tick(instance, resources)
     assert days == ["2026-04-01", "2026-04-02"]
 

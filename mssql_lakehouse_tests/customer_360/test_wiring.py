@@ -11,7 +11,7 @@ from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.lib.transforms.debezium import DebeziumSource, event_stream, kafka_options, land_new_events
-from mssql_lakehouse.settings import Deployment
+from mssql_lakehouse.settings import LakehouseSettings
 
 
 def test_the_slice_loads_into_definitions(lakehouse_home):
@@ -19,7 +19,10 @@ def test_the_slice_loads_into_definitions(lakehouse_home):
         assets=dg.load_assets_from_modules([bronze, silver, gold]),
         asset_checks=dg.load_asset_checks_from_modules([customer_360_checks]),
         sensors=[customer_changes_sensor],
-        resources={**resources_for(Deployment.LOCAL), "customer_cdc": CustomerCdcSettings.from_env()},
+        resources={
+            **resources_for(LakehouseSettings.from_env()),
+            "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env()),
+        },
     )
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
@@ -28,8 +31,13 @@ def test_the_slice_loads_into_definitions(lakehouse_home):
     )
     assert graph.get(HISTORY).partitions_def is not None
     check_names = {k.name for k in graph.asset_check_keys}
-    assert {"cdc_lag", "schema_drift", "one_current_version_per_live_key", "validity_intervals",
-            "matches_history_current_rows"} <= check_names
+    assert {
+        "cdc_lag",
+        "schema_drift",
+        "one_current_version_per_live_key",
+        "validity_intervals",
+        "matches_history_current_rows",
+    } <= check_names
 
 
 def test_settings_from_the_environment_keep_the_secret_a_reference(monkeypatch):
@@ -40,7 +48,7 @@ def test_settings_from_the_environment_keep_the_secret_a_reference(monkeypatch):
     key = secrets.token_urlsafe(24)
     secret = f"Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey={key}"
     monkeypatch.setenv("LAKEHOUSE_EVENTHUBS_CONNECTION_STRING", secret)
-    settings = CustomerCdcSettings.from_env()
+    settings = CustomerCdcSettings.from_settings(LakehouseSettings.from_env())
     assert settings.feed == "debezium"
     assert isinstance(settings.eventhubs_connection_string, dg.EnvVar)
     resolved = CustomerCdcSettings(**{**settings.__dict__, "eventhubs_connection_string": secret})
@@ -57,8 +65,14 @@ def test_available_now_landing_appends_each_event_once(spark, tmp_path):
     """The streaming path (Kafka, Event Hubs, Auto Loader) with a file stream standing in for the broker."""
     landing = tmp_path / "landing"
     landing.mkdir()
-    source = DebeziumSource(kind="kafka", bootstrap_servers="unused:9092", topic="t", path=str(landing),
-                            raw_table=str(tmp_path / "raw"), checkpoint=str(tmp_path / "checkpoint"))
+    source = DebeziumSource(
+        kind="kafka",
+        bootstrap_servers="unused:9092",
+        topic="t",
+        path=str(landing),
+        raw_table=str(tmp_path / "raw"),
+        checkpoint=str(tmp_path / "checkpoint"),
+    )
     files = DebeziumSource(kind="files", path=str(landing))
 
     (landing / "1.json").write_text('{"op":"c"}\n{"op":"u"}\n')

@@ -36,7 +36,9 @@ class _HostCheckoutIsNotMounted(importlib.abc.MetaPathFinder):
         visible = [p for p in sys.path if os.path.realpath(p or ".") != self.checkout]
         spec = importlib.machinery.PathFinder.find_spec(name, visible)
         if spec is None and importlib.machinery.PathFinder.find_spec(name, [self.checkout]) is not None:
-            raise ModuleNotFoundError(f"No module named {name!r} (the launching machine's checkout is not on the cluster)", name=name)
+            raise ModuleNotFoundError(
+                f"No module named {name!r} (the launching machine's checkout is not on the cluster)", name=name
+            )
         return spec
 
 
@@ -90,7 +92,9 @@ def main() -> None:
     _forget_the_launching_machine()
     sys.argv = [python_file, *parameters]
     try:
-        runpy.run_path(python_file, init_globals={"dbutils": _DbUtils(), "sc": _LazySparkContext()}, run_name="__main__")
+        runpy.run_path(
+            python_file, init_globals={"dbutils": _DbUtils(), "sc": _LazySparkContext()}, run_name="__main__"
+        )
     finally:
         _report()
         from pyspark.sql import SparkSession

@@ -54,8 +54,15 @@ def databricks(tmp_path, monkeypatch) -> Iterator[DatabricksDeployment]:
     token = "dapi" + secrets.token_hex(16)
     scopes = {"lakehouse": {"mssql-password": SQL_SERVER_PASSWORD}}
     home, tables_root, demo_dir = tmp_path / "home", tmp_path / "tables", tmp_path / "demo_erp"
-    for name in ("LAKEHOUSE_CATALOG", "MSSQL_SERVER", "MSSQL_PASSWORD", "DATABRICKS_CLUSTER_ID",
-                 "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "DATABRICKS_CONFIG_PROFILE"):
+    for name in (
+        "LAKEHOUSE_CATALOG",
+        "MSSQL_SERVER",
+        "MSSQL_PASSWORD",
+        "DATABRICKS_CLUSTER_ID",
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "DATABRICKS_CONFIG_PROFILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     with WorkspaceStandIn(tmp_path / "workspace", token=token, secret_scopes=scopes) as standin:
         for name, value in {
@@ -79,4 +86,6 @@ def databricks(tmp_path, monkeypatch) -> Iterator[DatabricksDeployment]:
         with dg.DagsterInstance.local_temp(str(home / "dagster_home")) as instance:
             yield DatabricksDeployment(standin, tables_root, demo_dir, instance, token)
         standin.wait_until_finished()
-        assert not standin.unknown_requests, f"the launcher called endpoints the stand-in does not know: {standin.unknown_requests}"
+        assert not standin.unknown_requests, (
+            f"the launcher called endpoints the stand-in does not know: {standin.unknown_requests}"
+        )

@@ -103,7 +103,9 @@ def test_a_partition_of_silver_sales_orders_runs_on_the_cluster_and_writes_its_d
     assert set(checks) == {"reconciles_with_source", "row_count_anomaly"}
     assert checks["reconciles_with_source"].passed
     assert {e.pid for e in _of_type(events, dg.DagsterEventType.ASSET_CHECK_EVALUATION)} <= driver_pids
-    waiting = [e for e in _of_type(events, dg.DagsterEventType.ENGINE_EVENT) if "Waiting for Databricks run" in e.message]
+    waiting = [
+        e for e in _of_type(events, dg.DagsterEventType.ENGINE_EVENT) if "Waiting for Databricks run" in e.message
+    ]
     assert len(waiting) == 2
 
     # The Delta table written on the cluster holds the day's orders.
@@ -117,7 +119,9 @@ def test_a_partition_of_silver_sales_orders_runs_on_the_cluster_and_writes_its_d
     assert metadata["dagster/row_count"].value == ordered_that_day  # the rows of the partition (by order date)
 
 
-def test_an_exception_in_the_remote_step_fails_the_run_with_its_type_message_and_remote_traceback(databricks, monkeypatch):
+def test_an_exception_in_the_remote_step_fails_the_run_with_its_type_message_and_remote_traceback(
+    databricks, monkeypatch
+):
     monkeypatch.setenv("DATABRICKS_CLUSTER_ID", KNOWN_CLUSTER)  # this time on an existing cluster
     run, events = databricks.run("standin_probes", [dg.AssetKey("failing_step")])
 
@@ -161,9 +165,17 @@ def test_secrets_reach_the_cluster_as_environment_variables_and_are_recorded_now
     report = databricks.standin.driver_report(1)
     assert report["env_sha256"]["MSSQL_PASSWORD"] == hashlib.sha256(SQL_SERVER_PASSWORD.encode()).hexdigest()
     # The secret scope was read by the cluster, under its own credential.
-    assert {"method": "GET", "path": "/api/2.0/secrets/get", "query": {"scope": "lakehouse", "key": "mssql-password"}, "body": {}} in databricks.standin.requests
+    assert {
+        "method": "GET",
+        "path": "/api/2.0/secrets/get",
+        "query": {"scope": "lakehouse", "key": "mssql-password"},
+        "body": {},
+    } in databricks.standin.requests
     # The driver's stdout came back through DBFS: it names the variable and the scope, not the value.
-    assert any("Exporting MSSQL_PASSWORD from Databricks secret mssql-password, scope lakehouse" in e.user_message for e in events)
+    assert any(
+        "Exporting MSSQL_PASSWORD from Databricks secret mssql-password, scope lakehouse" in e.user_message
+        for e in events
+    )
     recorded = _everything_recorded(databricks, events, run)
     assert SQL_SERVER_PASSWORD not in recorded
     assert databricks.token not in recorded
@@ -181,7 +193,12 @@ RUNS_THAT_DO_NOT_COMPLETE = {
             "no instances of the requested node type are available",
         ],
     ),
-    "fails_to_start": ({}, "secret_probe", None, ["failed before the step ran (INTERNAL_ERROR)", "CLOUD_PROVIDER_LAUNCH_FAILURE"]),
+    "fails_to_start": (
+        {},
+        "secret_probe",
+        None,
+        ["failed before the step ran (INTERNAL_ERROR)", "CLOUD_PROVIDER_LAUNCH_FAILURE"],
+    ),
     "times_out": (
         {"DATABRICKS_RUN_TIMEOUT_SECONDS": "8"},
         "slow_step",

@@ -183,7 +183,11 @@ class WorkspaceStandIn:
     def _dbfs_create(self, body: dict) -> dict:
         local = self.local_path(body["path"])
         if local.exists() and not body.get("overwrite"):
-            raise ApiError(HTTPStatus.BAD_REQUEST, "RESOURCE_ALREADY_EXISTS", f"A file or directory already exists at {body['path']}")
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "RESOURCE_ALREADY_EXISTS",
+                f"A file or directory already exists at {body['path']}",
+            )
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(b"")
         handle = next(self._handle_ids)
@@ -212,10 +216,16 @@ class WorkspaceStandIn:
     def _dbfs_put(self, body: dict) -> dict:
         local = self.local_path(body["path"])
         if local.exists() and not body.get("overwrite"):
-            raise ApiError(HTTPStatus.BAD_REQUEST, "RESOURCE_ALREADY_EXISTS", f"A file or directory already exists at {body['path']}")
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "RESOURCE_ALREADY_EXISTS",
+                f"A file or directory already exists at {body['path']}",
+            )
         contents = base64.b64decode(body.get("contents", ""))
         if len(contents) > MAX_BLOCK:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "MAX_BLOCK_SIZE_EXCEEDED", "put is limited to 1MB; use create/add-block")
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, "MAX_BLOCK_SIZE_EXCEEDED", "put is limited to 1MB; use create/add-block"
+            )
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(contents)
         return {}
@@ -273,7 +283,9 @@ class WorkspaceStandIn:
         task = tasks[0]
         python_file = task["spark_python_task"]["python_file"]
         if not python_file.startswith("dbfs:/") or not self.local_path(python_file).is_file():
-            raise ApiError(HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", f"python_file {python_file} does not exist")
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", f"python_file {python_file} does not exist"
+            )
         cluster_id = self._cluster_for(task)
         run_id = next(self._run_ids)
         run = Run(
@@ -293,14 +305,20 @@ class WorkspaceStandIn:
         if task.get("existing_cluster_id"):
             if task["existing_cluster_id"] != KNOWN_CLUSTER:
                 raise ApiError(
-                    HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", f"Cluster {task['existing_cluster_id']} does not exist"
+                    HTTPStatus.BAD_REQUEST,
+                    "INVALID_PARAMETER_VALUE",
+                    f"Cluster {task['existing_cluster_id']} does not exist",
                 )
             return KNOWN_CLUSTER
         spec = task.get("new_cluster") or {}
         if not spec.get("spark_version") or not (spec.get("node_type_id") or spec.get("instance_pool_id")):
-            raise ApiError(HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", "new_cluster needs spark_version and a node type")
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", "new_cluster needs spark_version and a node type"
+            )
         if "num_workers" not in spec and "autoscale" not in spec:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", "new_cluster needs num_workers or autoscale")
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", "new_cluster needs num_workers or autoscale"
+            )
         return f"job-cluster-{token_generator.token_hex(4)}"
 
     def _run_json(self, run: Run) -> dict:
@@ -314,13 +332,17 @@ class WorkspaceStandIn:
             "run_page_url": f"{self.url}/#job/runs/{run.run_id}",
             "state": state,
             "cluster_instance": cluster,
-            "tasks": [{"run_id": run.run_id, "task_key": run.task["task_key"], "state": state, "cluster_instance": cluster}],
+            "tasks": [
+                {"run_id": run.run_id, "task_key": run.task["task_key"], "state": state, "cluster_instance": cluster}
+            ],
         }
 
     def _run(self, query_or_body: dict) -> Run:
         run = self.runs.get(int(query_or_body["run_id"]))
         if run is None:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", f"Run {query_or_body['run_id']} does not exist.")
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", f"Run {query_or_body['run_id']} does not exist."
+            )
         return run
 
     def _runs_get(self, query: dict) -> dict:
@@ -350,13 +372,17 @@ class WorkspaceStandIn:
         value = self.secret_scopes.get(query["scope"], {}).get(query["key"])
         if value is None:
             raise ApiError(
-                HTTPStatus.NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", f"Secret does not exist with scope: {query['scope']} and key: {query['key']}"
+                HTTPStatus.NOT_FOUND,
+                "RESOURCE_DOES_NOT_EXIST",
+                f"Secret does not exist with scope: {query['scope']} and key: {query['key']}",
             )
         return {"key": query["key"], "value": base64.b64encode(value.encode()).decode()}
 
     def _clusters_get(self, query: dict) -> dict:
         if not any(r.cluster_id == query["cluster_id"] for r in self.runs.values()):
-            raise ApiError(HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", f"Cluster {query['cluster_id']} does not exist")
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, "INVALID_PARAMETER_VALUE", f"Cluster {query['cluster_id']} does not exist"
+            )
         return {"cluster_id": query["cluster_id"], "state": "RUNNING", "spark_version": RUNTIME_VERSION}
 
     # ---- a run's life ---------------------------------------------------------------------
@@ -395,7 +421,9 @@ class WorkspaceStandIn:
     def _driver_command(self, run: Run) -> tuple[list[str], dict[str, str]]:
         """The driver process: python (the runtime's) running the task with DBFS paths mounted."""
         task = run.task["spark_python_task"]
-        mounted = [str(self.local_path(p)) if p.startswith(("/dbfs/", "dbfs:/")) else p for p in task.get("parameters", [])]
+        mounted = [
+            str(self.local_path(p)) if p.startswith(("/dbfs/", "dbfs:/")) else p for p in task.get("parameters", [])
+        ]
         conf_dir = run.driver_dir / "conf"
         conf_dir.mkdir()
         (conf_dir / "spark-defaults.conf").write_text(
@@ -510,19 +538,19 @@ def _handler_for(standin: WorkspaceStandIn) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             self._serve("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._serve("POST")
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             self._serve("PUT")
 
-        def do_PATCH(self) -> None:  # noqa: N802
+        def do_PATCH(self) -> None:
             self._serve("PATCH")
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             self._serve("DELETE")
 
         def log_message(self, *args) -> None:

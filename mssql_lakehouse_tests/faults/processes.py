@@ -6,6 +6,7 @@ process that writes Delta files, and killing only the Python parent would let it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -48,10 +49,8 @@ class Materialization:
 
     def kill(self) -> None:
         """SIGKILL the whole process group (the CLI and its Spark JVM) and reap it."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.popen.wait(60)
 
 
@@ -129,7 +128,9 @@ def kill_during_write(run: Materialization, table: Path, timeout: float = 600) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if run.popen.poll() is not None:
-            raise AssertionError(f"the run ended (exit {run.popen.returncode}) before writing {table}:\n{run.output()[-3000:]}")
+            raise AssertionError(
+                f"the run ended (exit {run.popen.returncode}) before writing {table}:\n{run.output()[-3000:]}"
+            )
         new = data_files(table) - before
         pending = new - committed_files(table) if new else set()
         if pending:

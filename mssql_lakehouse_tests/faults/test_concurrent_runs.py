@@ -168,7 +168,9 @@ def _assert_same_tables(scenario: Scenario, expected: set[str]) -> None:
     assert set(scenario.tables_in_turn) == expected
     assert set(scenario.tables_at_once) == expected
     for name in sorted(expected):
-        assert scenario.tables_at_once[name] == scenario.tables_in_turn[name], f"{name}: the runs at once wrote other rows"
+        assert scenario.tables_at_once[name] == scenario.tables_in_turn[name], (
+            f"{name}: the runs at once wrote other rows"
+        )
 
 
 def _conflict_retries(scenario: Scenario) -> dict[str, list[int]]:
@@ -230,4 +232,6 @@ def test_first_writes_racing_to_create_a_table_keep_both_partitions(inventory, s
     assert any(tables for _, tables in raced), "no run began a write before the other created the table: no race"
     for scenario, tables in raced:
         for name in tables:
-            assert scenario.tables_at_once[name] == scenario.tables_in_turn[name], f"{name}: a racing first write lost rows"
+            assert scenario.tables_at_once[name] == scenario.tables_in_turn[name], (
+                f"{name}: a racing first write lost rows"
+            )

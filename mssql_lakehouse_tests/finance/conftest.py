@@ -38,7 +38,12 @@ def make_finance_lakehouse(spark, tmp_path_factory) -> Iterator:
         spark,
         FinanceLakehouse,
         slices=("finance",),
-        also_unset=("LAKEHOUSE_ARCHIVE_ROOT", "LAKEHOUSE_FINANCE_GRANTS", "LAKEHOUSE_FINANCE_REVOKE_FROM",
-                    "LAKEHOUSE_CATALOG", "LAKEHOUSE_AUDIT_RETENTION_DAYS"),
+        also_unset=(
+            "LAKEHOUSE_ARCHIVE_ROOT",
+            "LAKEHOUSE_FINANCE_GRANTS",
+            "LAKEHOUSE_FINANCE_REVOKE_FROM",
+            "LAKEHOUSE_CATALOG",
+            "LAKEHOUSE_AUDIT_RETENTION_DAYS",
+        ),
     ) as make:
         yield make

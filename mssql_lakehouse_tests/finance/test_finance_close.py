@@ -15,8 +15,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.cli.audit import audit
-from mssql_lakehouse_demo import update_gl_entry
 from mssql_lakehouse.defs.finance.close_history import close_history
+from mssql_lakehouse_demo import update_gl_entry
 
 PERIOD = "2026-09"
 
@@ -77,8 +77,7 @@ def test_audit_shows_the_first_close_for_close_1_and_the_restated_numbers_for_cl
     assert printed_trial_balance(audit_output("--as-of-version", str(lh.first_version))) == as_text(lh.first_tb)
     assert printed_trial_balance(audit_output()) == as_text(restated_tb)
     history = [line.split() for line in second.splitlines() if re.match(r"^\s+[12]\s+\d+\s+\d{4}-", line)]
-    assert [(h[0], h[4], h[5]) for h in history] == [
-        ("1", "no", lh.first.run_id), ("2", "yes", lh.second.run_id)]
+    assert [(h[0], h[4], h[5]) for h in history] == [("1", "no", lh.first.run_id), ("2", "yes", lh.second.run_id)]
 
 
 def test_audit_as_of_a_time_shows_the_close_in_effect_then(lh):
@@ -86,11 +85,14 @@ def test_audit_as_of_a_time_shows_the_close_in_effect_then(lh):
     between = first.timestamp + (second.timestamp - first.timestamp) / 2
     assert printed_trial_balance(audit_output("--as-of-timestamp", between.isoformat())) == as_text(lh.first_tb)
     # The same instant written in another zone picks the same close.
-    in_berlin = between.replace(tzinfo=dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=2)))
+    in_berlin = between.replace(tzinfo=dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=2)))
     assert "close 1," in audit_output("--as-of-timestamp", in_berlin.isoformat())
-    assert "close 2 (restatement)" in audit_output("--as-of-timestamp", (second.timestamp + dt.timedelta(seconds=1)).isoformat())
-    before = CliRunner().invoke(audit, ["close", "--period", PERIOD, "--as-of-timestamp",
-                                        (first.timestamp - dt.timedelta(days=1)).isoformat()])
+    assert "close 2 (restatement)" in audit_output(
+        "--as-of-timestamp", (second.timestamp + dt.timedelta(seconds=1)).isoformat()
+    )
+    before = CliRunner().invoke(
+        audit, ["close", "--period", PERIOD, "--as-of-timestamp", (first.timestamp - dt.timedelta(days=1)).isoformat()]
+    )
     assert before.exit_code != 0 and "not closed yet" in before.output
 
 
@@ -99,16 +101,25 @@ def test_delta_history_of_gold_shows_both_closes_with_their_tags(lh):
     tags = [json.loads(h.userMetadata) for h in history if h.userMetadata and "close_number" in h.userMetadata]
     september = sorted((t for t in tags if t["reporting_period"] == PERIOD), key=lambda t: t["close_number"])
     assert [(t["close_number"], t["restatement"], t["dagster_run_id"]) for t in september] == [
-        (1, False, lh.first.run_id), (2, True, lh.second.run_id)]
+        (1, False, lh.first.run_id),
+        (2, True, lh.second.run_id),
+    ]
     assert all(t["source_extracted_at"] and t["partitions"] == PERIOD for t in september)
     # The first close is still there, unchanged, by time travel.
-    assert trial_balance(lh.table("gold", "financial_close", lh.first_version).where(f"reporting_period = '{PERIOD}'")) == lh.first_tb
+    assert (
+        trial_balance(lh.table("gold", "financial_close", lh.first_version).where(f"reporting_period = '{PERIOD}'"))
+        == lh.first_tb
+    )
 
 
 def test_the_archive_holds_both_closes_as_their_own_tables(lh):
     gold_now = lh.table("gold", "financial_close").where(f"reporting_period = '{PERIOD}'")
-    first = lh.spark.read.format("delta").load(str(lh.archive_root / "financial_close" / f"period={PERIOD}" / "close=1"))
-    second = lh.spark.read.format("delta").load(str(lh.archive_root / "financial_close" / f"period={PERIOD}" / "close=2"))
+    first = lh.spark.read.format("delta").load(
+        str(lh.archive_root / "financial_close" / f"period={PERIOD}" / "close=1")
+    )
+    second = lh.spark.read.format("delta").load(
+        str(lh.archive_root / "financial_close" / f"period={PERIOD}" / "close=2")
+    )
     assert trial_balance(first) == lh.first_tb
     assert second.exceptAll(gold_now).isEmpty() and gold_now.exceptAll(second).isEmpty()
     assert (lh.archive_root / "financial_close" / "period=2026-08" / "close=1").exists()
@@ -121,10 +132,16 @@ def test_an_unbalanced_journal_is_quarantined_and_the_check_fails(lh):
     unbalanced = {r.journal_id for r in quarantine if r.reason == "journal_unbalanced"}
     silver_journals = {r.journal_id for r in lh.table("silver", "gl_entries").select("journal_id").distinct().collect()}
     assert unbalanced and not unbalanced & silver_journals
-    balance = lh.table("silver", "gl_entries").groupBy("journal_id").agg(F.sum("debit").alias("d"), F.sum("credit").alias("c"))
+    balance = (
+        lh.table("silver", "gl_entries")
+        .groupBy("journal_id")
+        .agg(F.sum("debit").alias("d"), F.sum("credit").alias("c"))
+    )
     assert balance.where("d != c").count() == 0
     for result in (lh.august, lh.first, lh.second):
-        failed = {(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if not e.passed}
+        failed = {
+            (e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if not e.passed
+        }
         assert failed == {("silver/gl_entries", "journals_balance"), ("silver/gl_quarantine", "quarantine_count")}
 
 

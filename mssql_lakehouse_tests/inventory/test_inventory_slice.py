@@ -50,7 +50,9 @@ def test_two_regions_by_three_days_land_through_bronze_silver_and_gold(parquet_l
     assert _failed_checks(lh.first_run) == {}
 
     bronze = lh.table("bronze", "inventory_snapshots")
-    per_partition = {(r._landing_date, r._region): r["count"] for r in bronze.groupBy("_landing_date", "_region").count().collect()}
+    per_partition = {
+        (r._landing_date, r._region): r["count"] for r in bronze.groupBy("_landing_date", "_region").count().collect()
+    }
     expected = {(day, region): len(erp_on_hand(lh.demo_dir, region, day)) for day in DAYS for region in REGIONS}
     assert per_partition == expected
     first = bronze.first()
@@ -111,7 +113,9 @@ def bad_files_run(csv_lakehouse):
     return lh.run(key(DAY4, "amer")), good, truncated, malformed
 
 
-def test_a_truncated_parquet_and_a_csv_with_a_malformed_line_are_rejected_while_the_rest_lands(bad_files_run, csv_lakehouse):
+def test_a_truncated_parquet_and_a_csv_with_a_malformed_line_are_rejected_while_the_rest_lands(
+    bad_files_run, csv_lakehouse
+):
     result, good, truncated, malformed = bad_files_run
     lh = csv_lakehouse
     rejected = {r.file_name: r.reason for r in lh.table("bronze", "inventory_rejected_files").collect()}

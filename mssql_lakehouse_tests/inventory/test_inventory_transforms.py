@@ -47,13 +47,20 @@ def test_position_sums_a_days_snapshot_per_sku_with_days_of_cover_against_the_tr
 
 
 def test_without_a_product_catalog_or_sales_a_position_names_the_product(bronze):
-    got = {r.sku: (r.on_hand, r.days_of_cover, r.stock_out_risk) for r in inventory_position(bronze, None, None, 3).collect()}
+    got = {
+        r.sku: (r.on_hand, r.days_of_cover, r.stock_out_risk)
+        for r in inventory_position(bronze, None, None, 3).collect()
+    }
     assert got == {"product-1": (42, None, False), "product-2": (0, None, True)}
 
 
 def test_sku_alerts_add_stock_out_risks_from_inventory_positions(spark):
     alignment = spark.createDataFrame(
-        [(D, "BK-1", 10, 10, 0, 0.0, 0, 70, 70), (D, "BK-2", 9, 10, -1, -0.1, -1, 63, 70), (D, "BK-3", 10, 10, 0, 0.0, 0, 70, 70)],
+        [
+            (D, "BK-1", 10, 10, 0, 0.0, 0, 70, 70),
+            (D, "BK-2", 9, 10, -1, -0.1, -1, 63, 70),
+            (D, "BK-3", 10, 10, 0, 0.0, 0, 70, 70),
+        ],
         "date date, sku string, actual_qty bigint, forecast_qty bigint, deviation_qty bigint, deviation_pct double,"
         " rolling_7d_deviation_qty bigint, rolling_7d_actual_qty bigint, rolling_7d_forecast_qty bigint",
     )
@@ -69,11 +76,17 @@ def test_sku_alerts_add_stock_out_risks_from_inventory_positions(spark):
     without = sku_alerts(alignment, AlertThresholds())
     assert without.where("alert_type = 'stock_out_risk'").isEmpty()
 
-    alerts = {r.sku: r for r in sku_alerts(alignment, AlertThresholds(), positions).where("alert_type = 'stock_out_risk'").collect()}
+    alerts = {
+        r.sku: r
+        for r in sku_alerts(alignment, AlertThresholds(), positions).where("alert_type = 'stock_out_risk'").collect()
+    }
     assert set(alerts) == {"BK-1", "BK-2"}
     assert (alerts["BK-1"].severity, alerts["BK-1"].on_hand, alerts["BK-1"].days_of_cover) == ("high", 5, 0.5)
     assert alerts["BK-2"].severity == "medium"
-    assert alerts["BK-1"].message == "stock_out_risk on BK-1: 5 on hand (amer, emea), 0.5 days of cover; sold 10 vs forecast 10"
+    assert (
+        alerts["BK-1"].message
+        == "stock_out_risk on BK-1: 5 on hand (amer, emea), 0.5 days of cover; sold 10 vs forecast 10"
+    )
     assert all(a.actual_qty is not None and a.forecast_qty is not None for a in alerts.values())
 
 
@@ -118,21 +131,36 @@ def test_the_sales_alerts_asset_reads_the_days_inventory_positions_when_the_lake
     assert (alert.alert_date, alert.alert_type, alert.severity) == (D, "stock_out_risk", "high")
 
 
-def test_a_location_a_complete_snapshot_no_longer_lists_becomes_a_tombstone_an_older_snapshot_cannot_undo(spark, bronze):
-    day2 = bronze.where("NOT (ProductID = 2)").withColumn("_landing_date", F.lit(D + dt.timedelta(days=1))).withColumn(
-        "SnapshotTime", F.lit(SNAP + dt.timedelta(days=1))
+def test_a_location_a_complete_snapshot_no_longer_lists_becomes_a_tombstone_an_older_snapshot_cannot_undo(
+    spark, bronze
+):
+    day2 = (
+        bronze.where("NOT (ProductID = 2)")
+        .withColumn("_landing_date", F.lit(D + dt.timedelta(days=1)))
+        .withColumn("SnapshotTime", F.lit(SNAP + dt.timedelta(days=1)))
     )
-    known = spark.createDataFrame([("amer", 1, 10), ("amer", 1, 11), ("amer", 2, 10)], "region string, product_id int, location_id int")
+    known = spark.createDataFrame(
+        [("amer", 1, 10), ("amer", 1, 11), ("amer", 2, 10)], "region string, product_id int, location_id int"
+    )
     nothing_rejected = spark.createDataFrame([], "region string, snapshot_date date")
 
     # Day 1 (which still lists product 2) replayed together with day 2: day 2's tombstone is newer.
-    rows = {(r.product_id, r.location_id): r for r in current_inventory(bronze.unionByName(day2), known, nothing_rejected).collect()}
-    assert (rows[(2, 10)].is_removed, rows[(2, 10)].quantity, rows[(2, 10)].snapshot_date) == (True, 0, D + dt.timedelta(days=1))
+    rows = {
+        (r.product_id, r.location_id): r
+        for r in current_inventory(bronze.unionByName(day2), known, nothing_rejected).collect()
+    }
+    assert (rows[(2, 10)].is_removed, rows[(2, 10)].quantity, rows[(2, 10)].snapshot_date) == (
+        True,
+        0,
+        D + dt.timedelta(days=1),
+    )
     assert not rows[(1, 10)].is_removed and rows[(1, 10)].quantity == 30
 
     # A snapshot that lost a file to rejection removes nothing.
     day2_incomplete = spark.createDataFrame([("amer", D + dt.timedelta(days=1))], "region string, snapshot_date date")
-    kept = {(r.product_id, r.location_id): r.is_removed for r in current_inventory(day2, known, day2_incomplete).collect()}
+    kept = {
+        (r.product_id, r.location_id): r.is_removed for r in current_inventory(day2, known, day2_incomplete).collect()
+    }
     assert kept == {(1, 10): False, (1, 11): False}
 
 
@@ -143,7 +171,11 @@ def test_the_position_asset_takes_skus_and_demand_from_the_sales_slice_when_the_
 
     tables = lakehouse_home / "tables"
     spark.createDataFrame(
-        [(1, "BK-1", D - dt.timedelta(days=1)), (2, "BK-2", D - dt.timedelta(days=1)), (1, "OLD-1", D - dt.timedelta(days=9))],
+        [
+            (1, "BK-1", D - dt.timedelta(days=1)),
+            (2, "BK-2", D - dt.timedelta(days=1)),
+            (1, "OLD-1", D - dt.timedelta(days=9)),
+        ],
         "ProductID int, ProductNumber string, snapshot_date date",
     ).write.format("delta").save(str(tables / "bronze" / "products"))
     spark.createDataFrame(
@@ -153,6 +185,10 @@ def test_the_position_asset_takes_skus_and_demand_from_the_sales_slice_when_the_
     with dg.build_asset_context(partition_key=f"{D}|amer", resources=local_resources) as context:
         results = list(position_asset(context, bronze))
     positions = {r.sku: r for r in results[0].value.collect()}
-    assert (positions["BK-1"].avg_daily_sales, positions["BK-1"].days_of_cover, positions["BK-1"].stock_out_risk) == (28.0, 1.5, True)
+    assert (positions["BK-1"].avg_daily_sales, positions["BK-1"].days_of_cover, positions["BK-1"].stock_out_risk) == (
+        28.0,
+        1.5,
+        True,
+    )
     assert positions["BK-2"].stock_out_risk is True
     assert all(r.passed for r in results[1:]), [(r.check_name, r.metadata) for r in results[1:] if not r.passed]

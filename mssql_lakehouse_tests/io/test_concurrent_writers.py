@@ -25,8 +25,12 @@ SCHEMA = "event_date date, seq int, label string"
 def competed_asset(table: str, competitor_day: dt.date, commits: int, counter: Path):
     """A daily asset whose write meets ``commits`` concurrent appends (of ``competitor_day``), one per attempt."""
 
-    @dg.asset(key=["bronze", "events"], partitions_def=DAILY, metadata={"partition_expr": "event_date"},
-              required_resource_keys={"spark"})
+    @dg.asset(
+        key=["bronze", "events"],
+        partitions_def=DAILY,
+        metadata={"partition_expr": "event_date"},
+        required_resource_keys={"spark"},
+    )
     def events(context: dg.AssetExecutionContext) -> DataFrame:
         spark = context.resources.spark.get_session()
         day = context.partition_time_window.start.date()
@@ -46,8 +50,12 @@ def competed_asset(table: str, competitor_day: dt.date, commits: int, counter: P
 
 
 def io_manager(resources, home, **config) -> dict:
-    return {**resources, "io_manager": DeltaLakePySparkIOManager(
-        spark=resources["spark"], tables_root=str(home / "tables"), conflict_backoff_seconds=0.0, **config)}
+    return {
+        **resources,
+        "io_manager": DeltaLakePySparkIOManager(
+            spark=resources["spark"], tables_root=str(home / "tables"), conflict_backoff_seconds=0.0, **config
+        ),
+    }
 
 
 def materialization(result: dg.ExecuteInProcessResult, node: str = "bronze__events") -> dict:
@@ -61,8 +69,11 @@ def test_a_write_of_one_day_and_a_commit_of_another_day(spark, lakehouse_home, l
     table = table_path(lakehouse_home, "bronze", "events")
     dg.materialize([daily_asset(1, "first")], resources=resources, partition_key="2026-11-01")
 
-    result = dg.materialize([competed_asset(table, dt.date(2026, 11, 1), 1, tmp_path / "n")],
-                            resources=resources, partition_key="2026-11-02")
+    result = dg.materialize(
+        [competed_asset(table, dt.date(2026, 11, 1), 1, tmp_path / "n")],
+        resources=resources,
+        partition_key="2026-11-02",
+    )
 
     assert result.success
     assert materialization(result)["delta_conflict_retries"].value == (0 if layout == "by_partition" else 1)
@@ -70,14 +81,19 @@ def test_a_write_of_one_day_and_a_commit_of_another_day(spark, lakehouse_home, l
     assert rows == [(dt.date(2026, 11, 1), "first"), (dt.date(2026, 11, 1), "other"), (dt.date(2026, 11, 2), "ours")]
 
 
-def test_a_write_that_loses_a_conflict_is_retried_from_the_new_snapshot(spark, lakehouse_home, local_resources, tmp_path):
+def test_a_write_that_loses_a_conflict_is_retried_from_the_new_snapshot(
+    spark, lakehouse_home, local_resources, tmp_path
+):
     resources = io_manager(local_resources, lakehouse_home)
     table = table_path(lakehouse_home, "bronze", "events")
     dg.materialize([daily_asset(1, "first")], resources=resources, partition_key="2026-11-02")
 
     # The competitor appends to the day being replaced: a real conflict for any layout.
-    result = dg.materialize([competed_asset(table, dt.date(2026, 11, 2), 1, tmp_path / "n")],
-                            resources=resources, partition_key="2026-11-02")
+    result = dg.materialize(
+        [competed_asset(table, dt.date(2026, 11, 2), 1, tmp_path / "n")],
+        resources=resources,
+        partition_key="2026-11-02",
+    )
 
     assert result.success
     metadata = materialization(result)
@@ -97,8 +113,12 @@ def test_a_conflict_that_persists_fails_naming_the_table_and_the_competing_commi
     dg.materialize([daily_asset(1, "first")], resources=resources, partition_key="2026-11-02")
     before = IndependentDeltaReader(table).to_pyarrow_table().to_pylist()
 
-    result = dg.materialize([competed_asset(table, dt.date(2026, 11, 2), 10, tmp_path / "n")],
-                            resources=resources, partition_key="2026-11-02", raise_on_error=False)
+    result = dg.materialize(
+        [competed_asset(table, dt.date(2026, 11, 2), 10, tmp_path / "n")],
+        resources=resources,
+        partition_key="2026-11-02",
+        raise_on_error=False,
+    )
 
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -113,8 +133,13 @@ def test_a_conflict_that_persists_fails_naming_the_table_and_the_competing_commi
 NTZ_DAILY = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone="America/New_York")
 
 
-@dg.asset(key=["bronze", "changes"], partitions_def=NTZ_DAILY, metadata={"partition_expr": "modified"},
-          backfill_policy=dg.BackfillPolicy.single_run(), required_resource_keys={"spark"})
+@dg.asset(
+    key=["bronze", "changes"],
+    partitions_def=NTZ_DAILY,
+    metadata={"partition_expr": "modified"},
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    required_resource_keys={"spark"},
+)
 def changes(context: dg.AssetExecutionContext) -> DataFrame:
     """Wall-clock rows at each day's first and last minute, as SQL Server datetime2 lands."""
     spark = context.resources.spark.get_session()
@@ -124,8 +149,12 @@ def changes(context: dg.AssetExecutionContext) -> DataFrame:
     return spark.createDataFrame(rows, "modified timestamp_ntz, n int")
 
 
-@dg.asset(key=["silver", "change_counts"], partitions_def=NTZ_DAILY, metadata={"partition_expr": "day"},
-          required_resource_keys={"spark"})
+@dg.asset(
+    key=["silver", "change_counts"],
+    partitions_def=NTZ_DAILY,
+    metadata={"partition_expr": "day"},
+    required_resource_keys={"spark"},
+)
 def change_counts(changes: DataFrame) -> DataFrame:
     assert changes.columns == ["modified", "n"], changes.columns
     return changes.groupBy(F.to_date("modified").alias("day")).count()
@@ -133,9 +162,11 @@ def change_counts(changes: DataFrame) -> DataFrame:
 
 def test_a_wall_clock_timestamp_partitions_its_table_by_a_generated_day(spark, lakehouse_home, local_resources):
     table = table_path(lakehouse_home, "bronze", "changes")
-    result = dg.materialize([changes], resources=local_resources,
-                            tags={"dagster/asset_partition_range_start": "2026-11-01",
-                                  "dagster/asset_partition_range_end": "2026-11-03"})
+    result = dg.materialize(
+        [changes],
+        resources=local_resources,
+        tags={"dagster/asset_partition_range_start": "2026-11-01", "dagster/asset_partition_range_end": "2026-11-03"},
+    )
     assert result.success
     layout = materialization(result, "bronze__changes")["delta_layout"].value
     assert layout == "partitioned by _partition_date (generated: CAST(`modified` AS DATE))"

@@ -40,7 +40,7 @@ def write(asset, resources, rows: list[tuple], partition_key: str | None = None)
 def user_rows(home, layer: str, table: str, *columns: str) -> list[tuple]:
     """The table as a user reads it (an independent Delta reader), sorted."""
     data = IndependentDeltaReader(str(home / "tables" / layer / table)).to_pyarrow_table()
-    return sorted(zip(*(data.column(c).to_pylist() for c in columns)))
+    return sorted(zip(*(data.column(c).to_pylist() for c in columns), strict=False))
 
 
 def history_asset(merge_scope: str):

@@ -11,8 +11,8 @@ import pytest
 from deltalake import DeltaTable as DeltaLakeTable
 
 from mssql_lakehouse.defs.finance.close_history import FinanceArchive
-from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.defs.maintenance.jobs import lakehouse_maintenance, retention_hours
+from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.resources.spark import SparkResource
 from mssql_lakehouse_tests.replication.conftest import referenced_files, table_files
 from mssql_lakehouse_tests.replication.orphans import fail_a_replace_where, orders
@@ -28,7 +28,9 @@ def age(path: Path, days: int) -> None:
 
 
 def read(table: Path, version: int | None = None) -> list[dict]:
-    return sorted(DeltaLakeTable(str(table), version=version).to_pyarrow_table().to_pylist(), key=lambda r: r["order_id"])
+    return sorted(
+        DeltaLakeTable(str(table), version=version).to_pyarrow_table().to_pylist(), key=lambda r: r["order_id"]
+    )
 
 
 def make_table(spark, table: Path, properties: dict[str, str]) -> tuple[list[dict], set[str], set[str]]:
@@ -37,12 +39,12 @@ def make_table(spark, table: Path, properties: dict[str, str]) -> tuple[list[dic
     Every data file is made 40 days old, one orphan only 10 days: VACUUM must go by the log's
     tombstones for removed files, and by the file time only for files no commit ever referenced.
     """
-    writer = orders(spark, range(0, 10), "2026-11-01").write.format("delta").partitionBy("day")
+    writer = orders(spark, range(10), "2026-11-01").write.format("delta").partitionBy("day")
     for name, value in properties.items():
         writer = writer.option(name, value)
     writer.save(str(table))  # v0
     v0 = read(table)
-    orders(spark, range(0, 5), "2026-11-01", amount=2).write.format("delta").mode("overwrite").save(str(table))  # v1
+    orders(spark, range(5), "2026-11-01", amount=2).write.format("delta").mode("overwrite").save(str(table))  # v1
     orphans = sorted(fail_a_replace_where(spark, table, "2026-11-02"))
     for rel in table_files(table):
         age(table / rel, 40)
@@ -55,7 +57,9 @@ def test_vacuum_removes_orphans_older_than_the_retention_and_keeps_every_version
     ordinary, audited = root / "bronze" / "sales_order_header", root / "gold" / "financial_close"
     v0, old_orphans, recent_orphans = make_table(spark, ordinary, {})
     audited_v0, audited_orphans, _ = make_table(
-        spark, audited, {"delta.logRetentionDuration": "interval 60 days", "delta.deletedFileRetentionDuration": "interval 1 days"}
+        spark,
+        audited,
+        {"delta.logRetentionDuration": "interval 60 days", "delta.deletedFileRetentionDuration": "interval 1 days"},
     )
     check_before = spark.conf.get(RETENTION_CHECK)
     resources = {
@@ -85,7 +89,10 @@ def test_vacuum_removes_orphans_older_than_the_retention_and_keeps_every_version
     assert tables["bronze/sales_order_header"]["files_deleted"] == len(old_orphans)
     assert tables["bronze/sales_order_header"]["bytes_deleted"] > 0
     assert tables["gold/financial_close"] == {
-        **tables["gold/financial_close"], "retention_hours": 60 * 24, "retention_raised_from_hours": 24, "files_deleted": 0
+        **tables["gold/financial_close"],
+        "retention_hours": 60 * 24,
+        "retention_raised_from_hours": 24,
+        "files_deleted": 0,
     }
 
 
@@ -94,7 +101,13 @@ def test_vacuum_removes_orphans_older_than_the_retention_and_keeps_every_version
     [
         ({}, 30),  # Delta's defaults: files 7 days, log 30 days -> every version in the log stays readable
         ({"delta.logRetentionDuration": "interval 2555 days"}, 90),  # the audit window, as far as the log reaches
-        ({"delta.logRetentionDuration": "interval 2555 days", "delta.deletedFileRetentionDuration": "interval 2555 days"}, 2555),
+        (
+            {
+                "delta.logRetentionDuration": "interval 2555 days",
+                "delta.deletedFileRetentionDuration": "interval 2555 days",
+            },
+            2555,
+        ),
         ({"delta.logRetentionDuration": "interval 2 days"}, 7),  # never below the deleted-file retention
         ({"delta.deletedFileRetentionDuration": "interval 1 weeks 12 hours"}, 30),
     ],

@@ -27,7 +27,8 @@ def fail_a_replace_where(spark: SparkSession, table: Path, day: str) -> set[str]
     rows = spark.range(0, 40, numPartitions=4).select(
         F.col("id").alias("order_id"),
         F.when(F.col("id") == 39, F.lit(dt.date.fromisoformat(day) + dt.timedelta(days=1)))
-        .otherwise(F.lit(dt.date.fromisoformat(day))).alias("day"),
+        .otherwise(F.lit(dt.date.fromisoformat(day)))
+        .alias("day"),
         F.lit(1).alias("amount"),
     )
     before = table_files(table)

@@ -86,7 +86,9 @@ def test_fail_over_run_the_next_day_on_the_replica_replay_it_and_fail_back(make_
     print(f"DR figures: first pass {first}, fail-back pass {back}")
 
 
-@pytest.mark.parametrize("site, expected", [("primary", ("tables", "dr/tables")), ("secondary", ("dr/tables", "tables"))])
+@pytest.mark.parametrize(
+    ("site", "expected"), [("primary", ("tables", "dr/tables")), ("secondary", ("dr/tables", "tables"))]
+)
 def test_one_setting_switches_the_tables_root(site, expected, tmp_path, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
     for var in ("LAKEHOUSE_TABLES_ROOT", "DR_LAKEHOUSE_ROOT"):

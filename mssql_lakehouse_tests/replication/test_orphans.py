@@ -79,7 +79,7 @@ def kill_a_pass_before_its_log(source: Path, replica: Path) -> None:
 def test_orphans_of_the_primary_and_of_a_killed_pass_neither_reach_nor_fail_the_replica(spark, tmp_path):
     primary, standby = tmp_path / "primary", tmp_path / "dr"
     source, replica = primary / TABLE, standby / TABLE
-    orders(spark, range(0, 20), "2026-11-01").write.format("delta").partitionBy("day").save(str(source))  # v0
+    orders(spark, range(20), "2026-11-01").write.format("delta").partitionBy("day").save(str(source))  # v0
     orphans = fail_a_replace_where(spark, source, "2026-11-02")
     resources = {
         "spark": SparkResource(),

@@ -27,13 +27,13 @@ PROPERTIES = {
 
 
 def orders(spark: SparkSession, ids: range, day: str, qty: int = 1):
-    return spark.createDataFrame(
-        [(i, dt.date.fromisoformat(day), f"SKU-{i % 3}", qty) for i in ids], SCHEMA
-    )
+    return spark.createDataFrame([(i, dt.date.fromisoformat(day), f"SKU-{i % 3}", qty) for i in ids], SCHEMA)
 
 
 def create_table(spark: SparkSession, path: Path) -> None:
-    builder = DeltaTable.createIfNotExists(spark).location(str(path)).addColumns(orders(spark, range(0), "2026-11-01").schema)
+    builder = (
+        DeltaTable.createIfNotExists(spark).location(str(path)).addColumns(orders(spark, range(0), "2026-11-01").schema)
+    )
     builder = builder.partitionedBy("day")
     for name, value in PROPERTIES.items():
         builder = builder.property(name, value)
@@ -47,7 +47,7 @@ def location(path: Path) -> DeltaLocation:
 def test_replica_equals_source_and_the_next_pass_copies_only_new_files(spark, tmp_path):
     source, replica = tmp_path / "primary" / "silver" / "orders", tmp_path / "dr" / "silver" / "orders"
     create_table(spark, source)  # v0
-    orders(spark, range(0, 20), "2026-11-01").write.format("delta").mode("append").save(str(source))  # v1
+    orders(spark, range(20), "2026-11-01").write.format("delta").mode("append").save(str(source))  # v1
     orders(spark, range(20, 30), "2026-11-02").write.format("delta").mode("append").save(str(source))  # v2
 
     first = replicate_table(source, replica, name="silver/orders")
@@ -61,9 +61,14 @@ def test_replica_equals_source_and_the_next_pass_copies_only_new_files(spark, tm
     # A merge (updates and inserts, with change data), a delete (a deletion vector) and an append
     # that crosses the checkpoint interval.
     updates = orders(spark, range(15, 25), "2026-11-02", qty=5)
-    (DeltaTable.forPath(spark, str(source)).alias("t")
-     .merge(updates.alias("s"), "t.order_id = s.order_id")
-     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())  # v3: checkpoint
+    (
+        DeltaTable.forPath(spark, str(source))
+        .alias("t")
+        .merge(updates.alias("s"), "t.order_id = s.order_id")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )  # v3: checkpoint
     DeltaTable.forPath(spark, str(source)).delete("order_id IN (1, 2, 3)")  # v4
     orders(spark, range(30, 35), "2026-11-03").write.format("delta").mode("append").save(str(source))  # v5
     new_files = table_files(source) - files_after_first
@@ -79,7 +84,9 @@ def test_replica_equals_source_and_the_next_pass_copies_only_new_files(spark, tm
     assert list_log(replica).checkpoints.keys() == list_log(source).checkpoints.keys()
     assert (replica / LOG_DIR / "_last_checkpoint").read_bytes() == (source / LOG_DIR / "_last_checkpoint").read_bytes()
     changes = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 3)
-    assert sorted(map(tuple, changes.load(str(replica)).collect())) == sorted(map(tuple, changes.load(str(source)).collect()))
+    assert sorted(map(tuple, changes.load(str(replica)).collect())) == sorted(
+        map(tuple, changes.load(str(source)).collect())
+    )
 
     third = replicate_table(source, replica, name="silver/orders")
     assert third.status == "in_sync" and third.data_files_copied == third.log_files_copied == 0
@@ -112,7 +119,9 @@ def test_a_diverged_replica_is_refused_unless_forced_and_then_kept_aside(spark, 
     source, replica = tmp_path / "primary" / "gold" / "t", tmp_path / "dr" / "gold" / "t"
     orders(spark, range(5), "2026-11-01").write.format("delta").save(str(source))
     replicate_table(source, replica)
-    orders(spark, range(100, 101), "2026-11-09").write.format("delta").mode("append").save(str(replica))  # written at the DR site
+    orders(spark, range(100, 101), "2026-11-09").write.format("delta").mode("append").save(
+        str(replica)
+    )  # written at the DR site
     orders(spark, range(5, 8), "2026-11-01").write.format("delta").mode("append").save(str(source))
 
     with pytest.raises(ReplicaDivergedError, match="version 1 differs"):
@@ -123,7 +132,9 @@ def test_a_diverged_replica_is_refused_unless_forced_and_then_kept_aside(spark, 
 
     assert rows(spark, replica) == rows(spark, source)
     aside = Path(forced.diverged_moved_to)
-    assert aside.parent.parent.parent.name == "_diverged" and (100, dt.date(2026, 11, 9), "SKU-1", 1) in rows(spark, aside)
+    assert aside.parent.parent.parent.name == "_diverged" and (100, dt.date(2026, 11, 9), "SKU-1", 1) in rows(
+        spark, aside
+    )
 
     orders(spark, range(9, 10), "2026-11-01").write.format("delta").mode("append").save(str(replica))
     orders(spark, range(9, 10), "2026-11-01").write.format("delta").mode("append").save(str(source))
@@ -160,7 +171,9 @@ def test_a_table_not_created_yet_is_skipped(tmp_path):
 
 def test_deletion_vector_file_names_decode_from_z85():
     # The protocol's example: a UUID-relative DV with the prefix "ab".
-    assert deletion_vector_path("ab^-aqEH.-t@S}K{vb[*k^") == "ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin"
+    assert (
+        deletion_vector_path("ab^-aqEH.-t@S}K{vb[*k^") == "ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin"
+    )
 
 
 def test_the_asset_refuses_a_diverged_table_and_replicates_it_when_forced(spark, tmp_path):

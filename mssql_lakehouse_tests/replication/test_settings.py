@@ -23,7 +23,10 @@ def databricks_settings() -> LakehouseSettings:
 def test_dr_tables_default_to_inventory_and_accept_only_identifiers(monkeypatch):
     monkeypatch.delenv("LAKEHOUSE_DR_TABLES", raising=False)
     assert dr_tables() == [
-        "bronze/inventory_snapshots", "bronze/inventory_rejected_files", "silver/inventory", "gold/inventory_position"
+        "bronze/inventory_snapshots",
+        "bronze/inventory_rejected_files",
+        "silver/inventory",
+        "gold/inventory_position",
     ]
     monkeypatch.setenv("LAKEHOUSE_DR_TABLES", "silver/sales_orders, gold/x,silver/sales_orders")
     assert dr_tables() == ["silver/sales_orders", "gold/x"]

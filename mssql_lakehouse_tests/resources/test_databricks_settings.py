@@ -160,7 +160,7 @@ def test_on_the_cluster_the_definitions_need_no_workspace_settings(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "env, message",
+    ("env", "message"),
     [
         ({"DATABRICKS_HOST": "h", "LAKEHOUSE_CATALOG": "c"}, "DATABRICKS_TOKEN"),
         ({**BASE, "DATABRICKS_TOKEN": "t", "DATABRICKS_NUM_WORKERS": "many"}, "DATABRICKS_NUM_WORKERS"),

@@ -15,7 +15,9 @@ import duckdb
 CENT = Decimal("0.01")
 
 
-def daily_sku_sales(demo_dir: Path, first: dt.date, last: dt.date) -> dict[tuple[dt.date, str], tuple[int, Decimal, int]]:
+def daily_sku_sales(
+    demo_dir: Path, first: dt.date, last: dt.date
+) -> dict[tuple[dt.date, str], tuple[int, Decimal, int]]:
     """(order date, SKU) -> (quantity, net revenue, order count) for valid lines of live orders."""
     con = duckdb.connect(str(demo_dir / "erp.duckdb"), read_only=True)
     try:

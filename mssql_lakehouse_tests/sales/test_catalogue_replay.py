@@ -12,9 +12,7 @@ import datetime as dt
 import dagster as dg
 from deltalake import DeltaTable
 
-from mssql_lakehouse.defs.sales import gold
-
-from mssql_lakehouse.defs.sales import silver
+from mssql_lakehouse.defs.sales import gold, silver
 from mssql_lakehouse_demo import db
 from mssql_lakehouse_demo.schema import erp_path
 from mssql_lakehouse_tests.sales.conftest import FIRST_DAY, Lakehouse

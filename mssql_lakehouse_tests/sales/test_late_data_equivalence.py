@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from mssql_lakehouse_demo import seed
 from mssql_lakehouse.defs.sales.sensors import sales_late_data
+from mssql_lakehouse_demo import seed
 from mssql_lakehouse_tests.sensors.daemon import Daemon
 
 SCALE = 0.02

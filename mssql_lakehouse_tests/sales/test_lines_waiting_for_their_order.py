@@ -17,9 +17,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame
 
-from mssql_lakehouse.defs.sales import gold
-
-from mssql_lakehouse.defs.sales import silver
+from mssql_lakehouse.defs.sales import gold, silver
 from mssql_lakehouse.lib.transforms.sales import DETAIL_TABLE
 from mssql_lakehouse_tests.sales.conftest import Lakehouse
 
@@ -50,7 +48,21 @@ def _at(day: dt.date, hour: int) -> dt.datetime:
 
 def _order(order_id: int, order_date: dt.date, modified: dt.datetime, row_version: int) -> tuple:
     when = dt.datetime.combine(order_date, dt.time())
-    return (order_id, 1, when, when, None, 1, 7, Decimal(0), Decimal(0), Decimal(0), f"o{order_id}", modified, row_version)
+    return (
+        order_id,
+        1,
+        when,
+        when,
+        None,
+        1,
+        7,
+        Decimal(0),
+        Decimal(0),
+        Decimal(0),
+        f"o{order_id}",
+        modified,
+        row_version,
+    )
 
 
 def _line(order_id: int, line_id: int, product_id: int, qty: int, modified: dt.datetime, row_version: int) -> tuple:
@@ -89,7 +101,11 @@ BRONZE = {
     },
 }
 SCHEMAS = {"sales_order_header": HEADER, "sales_order_detail": DETAIL, "sales_order_deletes": DELETES}
-PARTITION_COLUMNS = {"sales_order_header": "ModifiedDate", "sales_order_detail": "ModifiedDate", "sales_order_deletes": "commit_time"}
+PARTITION_COLUMNS = {
+    "sales_order_header": "ModifiedDate",
+    "sales_order_detail": "ModifiedDate",
+    "sales_order_deletes": "commit_time",
+}
 
 # The catalogue snapshot of each day: product -> SKU.
 CATALOGUES = {DAY_1: {501: "SKU-501", 502: "SKU-502"}, DAY_2: {501: "SKU-501", 502: "SKU-502"}}
@@ -125,7 +141,9 @@ def _rows(lh: Lakehouse, layer: str, name: str) -> list[dict]:
 
 
 def _assert_silver_and_gold(lh: Lakehouse) -> None:
-    lines = {(r["sales_order_id"], r["sales_order_detail_id"]): r["sku"] for r in _rows(lh, "silver", "sales_order_lines")}
+    lines = {
+        (r["sales_order_id"], r["sales_order_detail_id"]): r["sku"] for r in _rows(lh, "silver", "sales_order_lines")
+    }
     assert lines == LIVE_LINES
     gold_rows = _rows(lh, "gold", "daily_sku_sales")
     assert {(r["order_date"], r["sku"]): (r["quantity"], r["net_revenue"], r["order_count"]) for r in gold_rows} == GOLD

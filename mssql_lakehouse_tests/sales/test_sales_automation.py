@@ -16,9 +16,7 @@ def test_nightly_schedule_requests_the_erp_day_that_ended_with_a_run_key(monkeyp
     monkeypatch.setenv("LAKEHOUSE_ERP_TIMEZONE", "UTC")
     schedule = sales_nightly_at_erp_cutoff(LakehouseSettings.from_env())
     assert schedule.cron_schedule == "0 2 * * *"
-    context = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2026, 11, 6, 2, 0, tzinfo=ZoneInfo("UTC"))
-    )
+    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 6, 2, 0, tzinfo=ZoneInfo("UTC")))
     request = schedule(context)
     assert request.partition_key == "2026-11-05"
     assert request.run_key == "sales-nightly-2026-11-05"
@@ -39,7 +37,7 @@ def _materialization(run_id: str, storage_id: int, partition: str, touched: list
         dagster_event=dg.DagsterEvent(
             event_type_value=dg.DagsterEventType.ASSET_MATERIALIZATION.value,
             job_name="sales_nightly",
-            event_specific_data=dg._core.events.StepMaterializationData(  # noqa: SLF001
+            event_specific_data=dg._core.events.StepMaterializationData(
                 dg.AssetMaterialization(
                     asset_key=["silver", "sales_orders"],
                     partition=partition,
@@ -82,4 +80,6 @@ def test_a_failed_nightly_run_is_recorded_once_for_planners(tmp_path):
             ).for_run_failure()
             record_failed_runs(context)
     alerts = run_alerts.read(uri)
-    assert [(a["job_name"], a["run_id"], a["kind"]) for a in alerts] == [("sales_nightly", result.run_id, "run_failure")]
+    assert [(a["job_name"], a["run_id"], a["kind"]) for a in alerts] == [
+        ("sales_nightly", result.run_id, "run_failure")
+    ]

@@ -9,11 +9,10 @@ tick sees how it ended.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-
-import logging
 
 import dagster as dg
 

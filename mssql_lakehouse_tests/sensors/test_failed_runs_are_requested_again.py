@@ -73,7 +73,7 @@ def test_an_inventory_partition_whose_runs_keep_failing_is_requested_a_bounded_n
     sensor = Daemon.of(lh.defs, lh.instance, inventory_file_arrival)
 
     keys = set()
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    for _attempt in range(1, MAX_ATTEMPTS + 1):
         request, result = one_request(sensor, during=lambda: unusable(lh.home / "tables" / "bronze"))
         assert request.partition_key == f"{DAY}|amer" and not result.success
         keys.add(request.run_key)
@@ -89,7 +89,9 @@ def test_an_inventory_partition_whose_runs_keep_failing_is_requested_a_bounded_n
     assert failed_runs_recorded(lh) == [("inventory", f"{DAY}|amer")] * MAX_ATTEMPTS
 
     # New files for the partition are new input: requested again, and the run succeeds.
-    export_inventory(lh.spark, lh.demo_dir, DAY, "amer", lh.home / "landing" / "inventory" / "amer" / DAY.isoformat(), "csv")
+    export_inventory(
+        lh.spark, lh.demo_dir, DAY, "amer", lh.home / "landing" / "inventory" / "amer" / DAY.isoformat(), "csv"
+    )
     request, result = one_request(sensor)
     assert request.tags["lakehouse/attempt"] == "1" and result.success
 

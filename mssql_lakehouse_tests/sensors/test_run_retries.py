@@ -33,15 +33,21 @@ def test_the_instances_retry_decides_how_the_requested_run_ended():
     overrides = {"run_retries": {"enabled": True, "max_retries": 1}}
     with dg.instance_for_test(overrides=overrides) as instance:
         assert outcome(instance, RUN_KEY) is Outcome.WAITING  # not launched yet
-        failed = flaky_job.execute_in_process(instance=instance, tags={"dagster/run_key": RUN_KEY}, raise_on_error=False)
+        failed = flaky_job.execute_in_process(
+            instance=instance, tags={"dagster/run_key": RUN_KEY}, raise_on_error=False
+        )
         assert not failed.success
         assert instance.get_run_by_id(failed.run_id).tags["dagster/will_retry"] == "true"
         assert outcome(instance, RUN_KEY) is Outcome.WAITING  # the instance retries it: no new request
 
         retry = flaky_job.execute_in_process(
             instance=instance,
-            tags={"dagster/run_key": RUN_KEY, "dagster/retry_number": "1", "dagster/parent_run_id": failed.run_id,
-                  "dagster/root_run_id": failed.run_id},
+            tags={
+                "dagster/run_key": RUN_KEY,
+                "dagster/retry_number": "1",
+                "dagster/parent_run_id": failed.run_id,
+                "dagster/root_run_id": failed.run_id,
+            },
             raise_on_error=False,
         )
         instance.add_run_tags(failed.run_id, {"dagster/auto_retry_run_id": retry.run_id})

@@ -56,13 +56,20 @@ def _lsns(path) -> list[bytes]:
 def test_an_lsn_range_returns_each_change_once_in_commit_order(spark, seeded_demo):
     path = erp_path(seeded_demo)
     with duckdb.connect(str(path), read_only=True) as con:
-        from_lsn, to_lsn = (bytes(v) for v in con.execute(
-            'SELECT min(start_lsn), max(start_lsn) FROM cdc.lsn_time_mapping WHERE tran_end_time >= ?', [DAY2]
-        ).fetchone())
-        expected = [(bytes(a), bytes(b), c) for a, b, c in con.execute(
-            'SELECT "__$start_lsn", "__$seqval", "__$operation" FROM cdc."dbo_Customer_CT" '
-            'WHERE "__$start_lsn" BETWEEN ? AND ? ORDER BY 1, 2, 3', [from_lsn, to_lsn]
-        ).fetchall()]
+        from_lsn, to_lsn = (
+            bytes(v)
+            for v in con.execute(
+                "SELECT min(start_lsn), max(start_lsn) FROM cdc.lsn_time_mapping WHERE tran_end_time >= ?", [DAY2]
+            ).fetchone()
+        )
+        expected = [
+            (bytes(a), bytes(b), c)
+            for a, b, c in con.execute(
+                'SELECT "__$start_lsn", "__$seqval", "__$operation" FROM cdc."dbo_Customer_CT" '
+                'WHERE "__$start_lsn" BETWEEN ? AND ? ORDER BY 1, 2, 3',
+                [from_lsn, to_lsn],
+            ).fetchall()
+        ]
     source = MssqlSource.demo(path, LakehouseSettings(), target_rows_per_partition=5, max_partitions=3)
 
     extraction = source.extract(spark, CUSTOMERS, from_lsn=format_lsn(from_lsn), to_lsn=to_lsn)
@@ -81,7 +88,9 @@ def test_the_commit_time_is_joined_in(spark, seeded_demo):
     lsn = _lsns(path)[10]
     df = MssqlSource.demo(path, LakehouseSettings()).extract(spark, HEADERS, from_lsn=lsn, to_lsn=lsn).df
     with duckdb.connect(str(path), read_only=True) as con:
-        (committed,) = con.execute("SELECT tran_end_time FROM cdc.lsn_time_mapping WHERE start_lsn = ?", [lsn]).fetchone()
+        (committed,) = con.execute(
+            "SELECT tran_end_time FROM cdc.lsn_time_mapping WHERE start_lsn = ?", [lsn]
+        ).fetchone()
     assert {r[CDC_COMMIT_TIME] for r in df.collect()} == {committed}
 
 

@@ -43,13 +43,19 @@ def test_net_changes_since_a_version_include_deletes_and_current_values(spark, s
     path = erp_path(seeded_demo)
     with duckdb.connect(str(path), read_only=True) as con:
         since = _version_at(con, dt.datetime(2024, 3, 2))
-        changed = {r[0] for r in con.execute(
-            'SELECT DISTINCT "SalesOrderDetailID" FROM ct."Sales_SalesOrderDetail" WHERE "SYS_CHANGE_VERSION" > ?',
-            [since],
-        ).fetchall()}
-        current = {r[0]: r[1:] for r in con.execute(
-            'SELECT "SalesOrderDetailID", "OrderQty", "UnitPrice", "ModifiedDate" FROM "Sales"."SalesOrderDetail"'
-        ).fetchall()}
+        changed = {
+            r[0]
+            for r in con.execute(
+                'SELECT DISTINCT "SalesOrderDetailID" FROM ct."Sales_SalesOrderDetail" WHERE "SYS_CHANGE_VERSION" > ?',
+                [since],
+            ).fetchall()
+        }
+        current = {
+            r[0]: r[1:]
+            for r in con.execute(
+                'SELECT "SalesOrderDetailID", "OrderQty", "UnitPrice", "ModifiedDate" FROM "Sales"."SalesOrderDetail"'
+            ).fetchall()
+        }
     source = MssqlSource.demo(path, LakehouseSettings(), target_rows_per_partition=200, max_partitions=3)
 
     extraction = source.extract(spark, LINES, since=since)

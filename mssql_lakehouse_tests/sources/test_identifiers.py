@@ -24,7 +24,7 @@ HOSTILE_KEY = "x]; DROP TABLE y;--"
 SPACED = "name with spaces"
 UNICODE = "Ünïcödé_列_😀"
 QUESTION = "a?b"
-QUOTE = "it's \"quoted\""
+QUOTE = 'it\'s "quoted"'
 HOSTILE_WATERMARK = "when?'; DROP TABLE y;--"
 
 
@@ -65,7 +65,7 @@ def test_values_are_never_written_as_text():
     assert demo.literal(dt.datetime(2024, 1, 2, 3, 4, 5, 6)) == "TIMESTAMP '2024-01-02 03:04:05.000006'"
     assert demo.literal(b"\x00\xff") == "unhex('00FF')"
     with pytest.raises(ValueError):
-        demo.literal(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+        demo.literal(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
 
 
 @pytest.fixture
@@ -100,9 +100,7 @@ def test_hostile_names_are_read_through_quoting(spark, hostile_db):
         split_column=HOSTILE_KEY,
         reconcile_columns=(UNICODE,),
     )
-    extraction = source.extract(
-        spark, table, window=(dt.datetime(2024, 1, 1, 10), dt.datetime(2024, 1, 1, 20))
-    )
+    extraction = source.extract(spark, table, window=(dt.datetime(2024, 1, 1, 10), dt.datetime(2024, 1, 1, 20)))
     rows = extraction.df.orderBy(HOSTILE_KEY).collect()
 
     # Hours 10..19 of the day: keys 10..19, each once, across parallel partitions.

@@ -35,8 +35,13 @@ pytestmark = [
 ]
 
 LINES = TableSource(
-    "Sales", "SalesOrderDetail", ExtractionMode.WATERMARK, key_columns=("SalesOrderDetailID",),
-    watermark_column="ModifiedDate", split_column="SalesOrderDetailID", reconcile_columns=("UnitPrice",),
+    "Sales",
+    "SalesOrderDetail",
+    ExtractionMode.WATERMARK,
+    key_columns=("SalesOrderDetailID",),
+    watermark_column="ModifiedDate",
+    split_column="SalesOrderDetailID",
+    reconcile_columns=("UnitPrice",),
 )
 
 
@@ -51,7 +56,10 @@ def source() -> MssqlSource:
     }
     settings = LakehouseSettings.from_env({**env, **test})
     return MssqlSource.from_settings(
-        settings, engine="mssql", password=dg.EnvVar("MSSQL_TEST_PASSWORD"), target_rows_per_partition=1_000,
+        settings,
+        engine="mssql",
+        password=dg.EnvVar("MSSQL_TEST_PASSWORD"),
+        target_rows_per_partition=1_000,
         max_partitions=3,
     )
 
@@ -65,8 +73,12 @@ def _exec(source: MssqlSource, *statements: str) -> None:
 
 
 def test_snapshot_matches_the_source_figures(spark, source):
-    extraction = source.extract(spark, TableSource("Sales", "SalesOrderDetail", key_columns=("SalesOrderDetailID",),
-                                                   split_column="SalesOrderDetailID"))
+    extraction = source.extract(
+        spark,
+        TableSource(
+            "Sales", "SalesOrderDetail", key_columns=("SalesOrderDetailID",), split_column="SalesOrderDetailID"
+        ),
+    )
     assert frame_figures(extraction.df, ["SalesOrderDetailID"]).differences(extraction.source_figures) == []
 
 

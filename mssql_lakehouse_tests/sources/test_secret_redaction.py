@@ -48,7 +48,7 @@ def spark_log() -> Iterator[_Records]:
         logger.addHandler(handler)
     loggers[0].setLevel(logging.DEBUG)
     yield handler
-    for logger, level in zip(loggers, levels):
+    for logger, level in zip(loggers, levels, strict=False):
         logger.removeHandler(handler)
         logger.setLevel(level)
 
@@ -77,8 +77,14 @@ def test_the_event_hubs_connection_string_stays_out_of_the_logs(spark, tmp_path,
     caplog.set_level(logging.DEBUG)
     key = secrets.token_urlsafe(24)
     connection_string = f"Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey={key}"
-    source = DebeziumSource(kind="eventhubs", bootstrap_servers="ns1.servicebus.windows.net:9093", topic="erp",
-                            raw_table=str(tmp_path / "raw"), checkpoint=str(tmp_path / "cp"), secret=connection_string)
+    source = DebeziumSource(
+        kind="eventhubs",
+        bootstrap_servers="ns1.servicebus.windows.net:9093",
+        topic="erp",
+        raw_table=str(tmp_path / "raw"),
+        checkpoint=str(tmp_path / "cp"),
+        secret=connection_string,
+    )
     failures = []
     try:
         event_stream(spark, source, shaded=False)

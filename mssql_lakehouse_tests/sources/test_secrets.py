@@ -24,13 +24,28 @@ def _closed_port() -> int:
 
 
 def _source(**kw) -> MssqlSource:
-    return MssqlSource(server="127.0.0.1", port=_closed_port(), database="erp", user="etl", password=SECRET,
-                       login_timeout_seconds=2, erp_timezone="UTC", **kw)
+    return MssqlSource(
+        server="127.0.0.1",
+        port=_closed_port(),
+        database="erp",
+        user="etl",
+        password=SECRET,
+        login_timeout_seconds=2,
+        erp_timezone="UTC",
+        **kw,
+    )
 
 
 def test_repr_str_and_describe_hide_secrets():
-    sp = MssqlSource(server="db.example.net", database="erp", auth="service_principal", client_id="app-id",
-                     client_secret=CLIENT_SECRET, tenant_id="t", erp_timezone="UTC")
+    sp = MssqlSource(
+        server="db.example.net",
+        database="erp",
+        auth="service_principal",
+        client_id="app-id",
+        client_secret=CLIENT_SECRET,
+        tenant_id="t",
+        erp_timezone="UTC",
+    )
     for source in (_source(), sp):
         shown = [repr(source), str(source), str(source.describe()), repr(source.connection_settings())]
         for text in shown:
@@ -59,8 +74,15 @@ def test_a_failing_run_keeps_the_secret_out_of_dagster_events(spark, monkeypatch
     def order_lines(source: MssqlSource) -> None:
         source.extract(spark, TableSource("Sales", "SalesOrderDetail"))
 
-    source = MssqlSource(server="127.0.0.1", port=_closed_port(), database="erp", user="etl",
-                         password=dg.EnvVar("TEST_MSSQL_PASSWORD"), login_timeout_seconds=2, erp_timezone="UTC")
+    source = MssqlSource(
+        server="127.0.0.1",
+        port=_closed_port(),
+        database="erp",
+        user="etl",
+        password=dg.EnvVar("TEST_MSSQL_PASSWORD"),
+        login_timeout_seconds=2,
+        erp_timezone="UTC",
+    )
     result = dg.materialize([order_lines], resources={"source": source}, raise_on_error=False)
 
     assert not result.success

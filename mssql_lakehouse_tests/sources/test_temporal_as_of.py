@@ -26,7 +26,9 @@ def _state_at(versions: list[tuple], at: dt.datetime) -> dict[tuple, int]:
     """The latest version of each key that had started by ``at`` and not been deleted."""
     latest: dict[tuple, tuple] = {}
     for product, location, qty, valid_from, valid_to in versions:
-        if valid_from <= at and (latest.get((product, location)) is None or valid_from > latest[(product, location)][1]):
+        if valid_from <= at and (
+            latest.get((product, location)) is None or valid_from > latest[(product, location)][1]
+        ):
             latest[(product, location)] = (qty, valid_from, valid_to)
     return {k: qty for k, (qty, _, valid_to) in latest.items() if valid_to > at}
 
@@ -35,7 +37,7 @@ def test_as_of_returns_the_state_at_that_time(spark, seeded_demo):
     path = inventory_path(seeded_demo, "amer")
     source = MssqlSource.demo(path, LakehouseSettings())
     versions = _versions(path)
-    at = dt.datetime(2024, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2024, 3, 2, 12, 0, tzinfo=dt.UTC)
 
     df = source.extract(spark, INVENTORY, as_of=at).df
     got = {(r["ProductID"], r["LocationID"]): r["Quantity"] for r in df.collect()}

@@ -86,7 +86,7 @@ def test_type_mapping_lands_exact_values(spark, showcase):
     assert two["d2"] == dt.datetime(1, 1, 1)
     assert one["d"] == dt.date(9999, 12, 31) and two["d"] == dt.date(1, 1, 1)
     # datetimeoffset: the instant, in UTC (23:30 at -07:00 is 06:30 UTC the next day).
-    expected_us = int(dt.datetime(2024, 7, 1, 6, 30, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000
+    expected_us = int(dt.datetime(2024, 7, 1, 6, 30, tzinfo=dt.UTC).timestamp()) * 1_000_000
     assert one["dto_us"] == expected_us
     assert one["dto_offset_minutes"] == 0  # DuckDB keeps the instant only (documented)
     assert two["dto"] is None and two["dto_offset_minutes"] is None

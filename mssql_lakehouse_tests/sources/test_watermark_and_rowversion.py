@@ -12,7 +12,7 @@ from mssql_lakehouse.lib.sources import ExtractionMode, MssqlSource, SourceConfi
 from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_demo import erp_path
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ORDER_LINES = TableSource(
     "Sales",
     "SalesOrderDetail",
@@ -125,8 +125,9 @@ def test_rowversion_is_compared_as_bigint(spark, demo_dir):
 
     with duckdb.connect(str(path), read_only=True) as con:
         expected = dict(
-            con.execute('SELECT "SalesOrderID", "RowVer" FROM "Sales"."SalesOrderHeader" WHERE "RowVer" >= ?', [since])
-            .fetchall()
+            con.execute(
+                'SELECT "SalesOrderID", "RowVer" FROM "Sales"."SalesOrderHeader" WHERE "RowVer" >= ?', [since]
+            ).fetchall()
         )
     assert big_id in got
     assert got == expected

@@ -23,7 +23,8 @@ from typing import Any
 import dagster as dg
 
 from mssql_lakehouse.definitions import build_defs
-from mssql_lakehouse.defs.customer_360.assets import customer_changes, customer_dimensions
+from mssql_lakehouse.defs.customer_360.bronze import customer_changes
+from mssql_lakehouse.defs.customer_360.silver import customers_history_and_customers
 from mssql_lakehouse.defs.sales import bronze as sales_bronze
 from mssql_lakehouse.defs.sales import silver as sales_silver
 from mssql_lakehouse.lib.resources.deployment import resources_for
@@ -31,9 +32,13 @@ from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_demo import seed
 
 ASSETS = {
-    "sales": [sales_bronze.sales_order_header, sales_bronze.sales_order_detail, sales_bronze.sales_order_deletes,
-              sales_silver.sales_orders],
-    "customer_360": [customer_changes, customer_dimensions],
+    "sales": [
+        sales_bronze.sales_order_header,
+        sales_bronze.sales_order_detail,
+        sales_bronze.sales_order_deletes,
+        sales_silver.sales_orders,
+    ],
+    "customer_360": [customer_changes, customers_history_and_customers],
 }
 
 
@@ -56,16 +61,25 @@ def run_step(step: dict[str, Any], instance: dg.DagsterInstance) -> dict[str, An
 def _run(step: dict[str, Any], instance: dg.DagsterInstance) -> dict[str, Any]:
     if "seed" in step:
         options = step["seed"]
-        seed(LakehouseSettings.from_env().paths.demo_erp_dir, dt.date.fromisoformat(options["start"]), options["days"],
-             options["scale"])
+        seed(
+            LakehouseSettings.from_env().paths.demo_erp_dir,
+            dt.date.fromisoformat(options["start"]),
+            options["days"],
+            options["scale"],
+        )
         return {"success": True, "errors": []}
     if "job" in step:
         job = build_defs(LakehouseSettings.from_env()).resolve_job_def(step["job"])
         result = job.execute_in_process(instance=instance, partition_key=step["partition"], raise_on_error=False)
     else:
         resources = resources_for(LakehouseSettings.from_env())
-        result = dg.materialize(ASSETS[step["assets"]], instance=instance, resources=resources,
-                                partition_key=step["partition"], raise_on_error=False)
+        result = dg.materialize(
+            ASSETS[step["assets"]],
+            instance=instance,
+            resources=resources,
+            partition_key=step["partition"],
+            raise_on_error=False,
+        )
     failed_checks = [
         f"{e.asset_key.to_user_string()}:{e.check_name}" for e in result.get_asset_check_evaluations() if not e.passed
     ]

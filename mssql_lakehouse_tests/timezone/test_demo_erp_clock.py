@@ -28,7 +28,7 @@ WALL_CLOCK_COLUMNS = (
 def exists_on_wall_clock(moment: dt.datetime, zone: ZoneInfo) -> bool:
     """False for a time in a spring-forward gap: through UTC and back it comes out another hour."""
     there = moment.replace(tzinfo=zone)
-    return there.astimezone(dt.timezone.utc).astimezone(zone).replace(tzinfo=None) == moment
+    return there.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) == moment
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +45,12 @@ def test_every_time_of_a_spring_forward_day_exists_in_the_erp_zone(new_york_demo
     seen: list[dt.datetime] = []
     with duckdb.connect(str(erp_path(new_york_demo)), read_only=True) as con:
         for table, column in WALL_CLOCK_COLUMNS:
-            times = [r[0] for r in con.execute(
-                f"SELECT {column} FROM {table} WHERE CAST({column} AS DATE) = ?", [SPRING_FORWARD]
-            ).fetchall()]
+            times = [
+                r[0]
+                for r in con.execute(
+                    f"SELECT {column} FROM {table} WHERE CAST({column} AS DATE) = ?", [SPRING_FORWARD]
+                ).fetchall()
+            ]
             assert times, table
             missing = [t for t in times if not exists_on_wall_clock(t, zone)]
             assert not missing, (table, column, missing[:3])
@@ -65,7 +68,7 @@ def test_temporal_periods_are_utc_and_debezium_instants_are_the_wall_clock_commi
         ).fetchall()
     assert rows
     for modified, valid_from in rows:
-        assert valid_from == modified.replace(tzinfo=zone).astimezone(dt.timezone.utc).replace(tzinfo=None)
+        assert valid_from == modified.replace(tzinfo=zone).astimezone(dt.UTC).replace(tzinfo=None)
 
     with duckdb.connect(str(erp_path(new_york_demo)), read_only=True) as con:
         commits = {

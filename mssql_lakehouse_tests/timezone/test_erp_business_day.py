@@ -35,8 +35,16 @@ STEPS = [
     {"job": "finance_close", "partition": PERIOD_BEFORE},
 ]
 # Settings of a developer's shell that would point the run elsewhere.
-UNSET = ("LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "LAKEHOUSE_ACTIVE_SITE", "MSSQL_SERVER",
-         "LAKEHOUSE_CDC_FEED", "LAKEHOUSE_ARCHIVE_ROOT", "LAKEHOUSE_PARTITIONS_START", "LAKEHOUSE_CATALOG")
+UNSET = (
+    "LAKEHOUSE_TABLES_ROOT",
+    "LAKEHOUSE_DEMO_ERP_DIR",
+    "LAKEHOUSE_ACTIVE_SITE",
+    "MSSQL_SERVER",
+    "LAKEHOUSE_CDC_FEED",
+    "LAKEHOUSE_ARCHIVE_ROOT",
+    "LAKEHOUSE_PARTITIONS_START",
+    "LAKEHOUSE_CATALOG",
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,11 @@ def new_york(tmp_path_factory) -> tuple[Path, list[dict]]:
     with log.open("w") as err:
         done = subprocess.run(
             [sys.executable, "-m", "mssql_lakehouse_tests.timezone.run_in_zone", json.dumps(STEPS)],
-            env=env, stdout=subprocess.PIPE, stderr=err, text=True, timeout=2400,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            timeout=2400,
         )
     assert done.returncode == 0, log.read_text()[-4000:]
     return home, json.loads(done.stdout.strip().splitlines()[-1])
@@ -115,10 +127,14 @@ def test_customer_changes_land_in_their_local_day_and_none_is_quarantined(new_yo
 def test_the_close_of_a_period_takes_the_erp_rows_of_its_local_month(new_york):
     home, steps = new_york
     outcome(steps, 5)
-    expected = {r[0] for r in erp(
-        home, 'SELECT "EntryID" FROM "Finance"."GLEntry" WHERE "PostingDate" >= ? AND "PostingDate" < ?',
-        [dt.date(2026, 10, 1), dt.date(2026, 11, 1)],
-    )}
+    expected = {
+        r[0]
+        for r in erp(
+            home,
+            'SELECT "EntryID" FROM "Finance"."GLEntry" WHERE "PostingDate" >= ? AND "PostingDate" < ?',
+            [dt.date(2026, 10, 1), dt.date(2026, 11, 1)],
+        )
+    }
     assert expected
     landed = {r["EntryID"] for r in delta_rows(home, "bronze", "gl_entries", ["EntryID"])}
     assert landed == expected

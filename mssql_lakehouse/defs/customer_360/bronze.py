@@ -60,8 +60,6 @@ class CustomerChangesConfig(dg.Config):
     )
 
 
-
-
 @dg.multi_asset(
     outs={
         "customer_changes": dg.AssetOut(
@@ -80,8 +78,12 @@ class CustomerChangesConfig(dg.Config):
         ),
     },
     check_specs=[
-        dg.AssetCheckSpec("schema_drift", asset=CHANGES, description="Fields added to or missing from the source (WARN)."),
-        dg.AssetCheckSpec("no_quarantined_events", asset=CHANGES, description="No event of the window was quarantined."),
+        dg.AssetCheckSpec(
+            "schema_drift", asset=CHANGES, description="Fields added to or missing from the source (WARN)."
+        ),
+        dg.AssetCheckSpec(
+            "no_quarantined_events", asset=CHANGES, description="No event of the window was quarantined."
+        ),
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -132,13 +134,17 @@ def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesC
                 "conflicting_field_schemas": ", ".join(report.conflicting_schemas),
             }
         )
-    events = events_from_pairs(pairs, settings.feed, ingested_at).withColumn(
-        "__reason",
-        F.coalesce(
-            invalid_reason(),
-            F.when(~in_window(F.col("commit_time"), window), F.lit("commit time outside the partition window")),
-        ),
-    ).cache()
+    events = (
+        events_from_pairs(pairs, settings.feed, ingested_at)
+        .withColumn(
+            "__reason",
+            F.coalesce(
+                invalid_reason(),
+                F.when(~in_window(F.col("commit_time"), window), F.lit("commit time outside the partition window")),
+            ),
+        )
+        .cache()
+    )
     valid = first_delivery(events.where("__reason IS NULL").drop("__reason"))
     rejected = events.where("__reason IS NOT NULL")
     quarantine = rejected.select(
@@ -166,8 +172,12 @@ def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesC
     yield dg.Output(
         valid,
         output_name="customer_changes",
-        metadata={**metadata, "events_delivered": delivered, "duplicates_dropped": delivered - landed,
-                  "fields_seen": ", ".join(fields_seen)},
+        metadata={
+            **metadata,
+            "events_delivered": delivered,
+            "duplicates_dropped": delivered - landed,
+            "fields_seen": ", ".join(fields_seen),
+        },
     )
     yield dg.Output(quarantine, output_name="customer_changes_quarantine")
     drift = schema_drift(fields_seen) if (fields_seen or landed) else {"added": [], "missing": []}
@@ -176,15 +186,21 @@ def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesC
         check_name="schema_drift",
         passed=not drift["added"] and not drift["missing"],
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"added_fields": ", ".join(drift["added"]), "missing_fields": ", ".join(drift["missing"]),
-                  "note": "added fields land as new columns; missing ones stay as columns with nulls"},
+        metadata={
+            "added_fields": ", ".join(drift["added"]),
+            "missing_fields": ", ".join(drift["missing"]),
+            "note": "added fields land as new columns; missing ones stay as columns with nulls",
+        },
     )
     yield dg.AssetCheckResult(
         asset_key=CHANGES,
         check_name="no_quarantined_events",
         passed=quarantined == 0,
-        metadata={"quarantined": quarantined, "unreadable_lines": unreadable,
-                  "reasons": dg.MetadataValue.json(by_reason)},
+        metadata={
+            "quarantined": quarantined,
+            "unreadable_lines": unreadable,
+            "reasons": dg.MetadataValue.json(by_reason),
+        },
     )
 
 
@@ -209,8 +225,13 @@ def _refuse_losing_events(landed: DataFrame, delivered: DataFrame, feed: str) ->
     # Every snapshot read of the day is kept (merged by key and position), as silver applies each of them.
     metadata={"partition_expr": "commit_time", "write_mode": "merge", "merge_keys": [KEY, "change_position"]},
     kinds={"pyspark", "delta", "mssql"},
-    check_specs=[dg.AssetCheckSpec("reconciles_with_source", asset=SNAPSHOT,
-                                   description="Row count and key and amount sums equal the table's when read.")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "reconciles_with_source",
+            asset=SNAPSHOT,
+            description="Row count and key and amount sums equal the table's when read.",
+        )
+    ],
     partitions_def=daily_partitions,
     group_name=GROUP,
     pool=ERP_POOL,

@@ -42,21 +42,30 @@ def one_current_version_per_live_key(
     current = history.where("is_current").groupBy(SILVER_KEY).agg(F.count("*").alias("current_versions"))
     live = customers.select(SILVER_KEY, F.lit(True).alias("live")).distinct()
     both = current.join(live, SILVER_KEY, "full_outer")
-    counts = both.agg(
-        F.sum(F.when(F.col("current_versions") > 1, 1).otherwise(0)).alias("keys_with_several_current"),
-        F.sum(F.when(F.col("live") & F.col("current_versions").isNull(), 1).otherwise(0)).alias(
-            "live_keys_without_current"
-        ),
-        F.sum(F.when(F.col("live").isNull(), 1).otherwise(0)).alias("deleted_keys_with_current"),
-    ).collect()[0].asDict()
+    counts = (
+        both.agg(
+            F.sum(F.when(F.col("current_versions") > 1, 1).otherwise(0)).alias("keys_with_several_current"),
+            F.sum(F.when(F.col("live") & F.col("current_versions").isNull(), 1).otherwise(0)).alias(
+                "live_keys_without_current"
+            ),
+            F.sum(F.when(F.col("live").isNull(), 1).otherwise(0)).alias("deleted_keys_with_current"),
+        )
+        .collect()[0]
+        .asDict()
+    )
     counts = {k: int(v or 0) for k, v in counts.items()}
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name="one_current_version_per_live_key",
         passed=not any(counts.values()),
-        metadata={**counts, "sample_several_current": _sample(
-            both.where("current_versions > 1"), [SILVER_KEY, "current_versions"], counts["keys_with_several_current"] > 0
-        )},
+        metadata={
+            **counts,
+            "sample_several_current": _sample(
+                both.where("current_versions > 1"),
+                [SILVER_KEY, "current_versions"],
+                counts["keys_with_several_current"] > 0,
+            ),
+        },
     )
 
 
@@ -65,12 +74,16 @@ def validity_intervals(asset_key: dg.AssetKey, history: DataFrame) -> dg.AssetCh
     current version is open. (Gaps are fine: a deleted customer has none.)"""
     by_start = Window.partitionBy(SILVER_KEY).orderBy("valid_from", "valid_from_lsn")
     rows = history.select(
-        SILVER_KEY, "valid_from", "valid_to", "is_current",
+        SILVER_KEY,
+        "valid_from",
+        "valid_to",
+        "is_current",
         F.lead("valid_from").over(by_start).alias("next_from"),
     )
     rules = {
         "inverted": F.col("valid_to") < F.col("valid_from"),
-        "overlapping": F.col("next_from").isNotNull() & (F.col("valid_to").isNull() | (F.col("next_from") < F.col("valid_to"))),
+        "overlapping": F.col("next_from").isNotNull()
+        & (F.col("valid_to").isNull() | (F.col("next_from") < F.col("valid_to"))),
         "current_but_closed": F.col("is_current") & F.col("valid_to").isNotNull(),
         "open_but_not_current": ~F.col("is_current") & F.col("valid_to").isNull(),
     }
@@ -81,8 +94,10 @@ def validity_intervals(asset_key: dg.AssetKey, history: DataFrame) -> dg.AssetCh
         asset_key=asset_key,
         check_name="validity_intervals",
         passed=not any(counts.values()),
-        metadata={**counts, "sample": _sample(bad, [SILVER_KEY, "valid_from", "valid_to", "next_from"],
-                                              any(counts.values()))},
+        metadata={
+            **counts,
+            "sample": _sample(bad, [SILVER_KEY, "valid_from", "valid_to", "next_from"], any(counts.values())),
+        },
     )
 
 
@@ -93,7 +108,7 @@ def validity_intervals(asset_key: dg.AssetKey, history: DataFrame) -> dg.AssetCh
     description="silver/customers is exactly the current rows of silver/customers_history (whole tables).",
     required_resource_keys={"spark", "tables"},
 )
-def customers_match_history(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+def matches_history_current_rows(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     spark = context.resources.spark.get_session()
     tables = context.resources.tables
     customers, history = tables.location(CUSTOMERS), tables.location(HISTORY)
@@ -108,17 +123,23 @@ def customers_match_history(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     counts = {"rows_only_in_customers": only_scd1.count(), "rows_only_in_history": only_history.count()}
     return dg.AssetCheckResult(
         passed=not any(counts.values()),
-        metadata={**counts, "columns_compared": ", ".join(columns),
-                  "sample_only_in_customers": _sample(only_scd1, [SILVER_KEY], counts["rows_only_in_customers"] > 0),
-                  "sample_only_in_history": _sample(only_history, [SILVER_KEY], counts["rows_only_in_history"] > 0)},
+        metadata={
+            **counts,
+            "columns_compared": ", ".join(columns),
+            "sample_only_in_customers": _sample(only_scd1, [SILVER_KEY], counts["rows_only_in_customers"] > 0),
+            "sample_only_in_history": _sample(only_history, [SILVER_KEY], counts["rows_only_in_history"] > 0),
+        },
     )
 
 
-def cdc_lag(newest_commit: dt.datetime | None, now: dt.datetime, max_lag: dt.timedelta) -> dg.AssetCheckResult:
+def lag_result(newest_commit: dt.datetime | None, now: dt.datetime, max_lag: dt.timedelta) -> dg.AssetCheckResult:
     """Time since the newest change bronze has seen (ERP wall clock), against the configured bound."""
     if newest_commit is None:
         return dg.AssetCheckResult(
-            asset_key=CHANGES, check_name="cdc_lag", passed=False, severity=dg.AssetCheckSeverity.WARN,
+            asset_key=CHANGES,
+            check_name="cdc_lag",
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
             metadata={"note": "no change landed yet", "max_lag_hours": max_lag.total_seconds() / 3600},
         )
     lag = now - newest_commit
@@ -146,6 +167,6 @@ def erp_now() -> dt.datetime:
     description="Time since the newest change landed in bronze is within the configured bound (WARN).",
     required_resource_keys={"spark", "customer_cdc"},
 )
-def customer_changes_cdc_lag(context: dg.AssetCheckExecutionContext, customer_changes: DataFrame):
+def cdc_lag(context: dg.AssetCheckExecutionContext, customer_changes: DataFrame):
     newest = customer_changes.agg(F.max("commit_time").alias("newest")).collect()[0]["newest"]
-    return cdc_lag(newest, erp_now(), dt.timedelta(hours=context.resources.customer_cdc.max_lag_hours))
+    return lag_result(newest, erp_now(), dt.timedelta(hours=context.resources.customer_cdc.max_lag_hours))

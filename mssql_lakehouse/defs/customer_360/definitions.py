@@ -4,12 +4,14 @@ import dagster as dg
 
 from mssql_lakehouse.defs.customer_360 import bronze, checks, gold, silver
 from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor
+from mssql_lakehouse.lib.check_rules import column_schema_change_checks
 from mssql_lakehouse.settings import LakehouseSettings
 
 
 def build_defs(settings: LakehouseSettings) -> dg.Definitions:
+    assets = dg.load_assets_from_modules([bronze, silver, gold])
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([bronze, silver, gold]),
-        asset_checks=dg.load_asset_checks_from_modules([checks]),
+        assets=assets,
+        asset_checks=[*dg.load_asset_checks_from_modules([checks]), *column_schema_change_checks(assets)],
         sensors=[customer_changes_sensor],
     )

@@ -89,15 +89,26 @@ class ChangeCursor:
             return cls()
         raw = json.loads(text)
         return cls(
-            raw.get("files", {}), raw.get("lsn"), raw.get("through"), raw.get("pending", {}), raw.get("snapshot_lsn"),
-            [Requested.parse(r) for r in raw.get("requested", [])], int(raw.get("history_after", 0)),
+            raw.get("files", {}),
+            raw.get("lsn"),
+            raw.get("through"),
+            raw.get("pending", {}),
+            raw.get("snapshot_lsn"),
+            [Requested.parse(r) for r in raw.get("requested", [])],
+            int(raw.get("history_after", 0)),
         )
 
     def dump(self) -> str:
         return json.dumps(
-            {"files": self.files, "lsn": self.lsn, "through": self.through, "pending": self.pending,
-             "snapshot_lsn": self.snapshot_lsn, "requested": [r.dump() for r in self.requested],
-             "history_after": self.history_after},
+            {
+                "files": self.files,
+                "lsn": self.lsn,
+                "through": self.through,
+                "pending": self.pending,
+                "snapshot_lsn": self.snapshot_lsn,
+                "requested": [r.dump() for r in self.requested],
+                "history_after": self.history_after,
+            },
             sort_keys=True,
         )
 
@@ -133,7 +144,9 @@ def observe_files(folder: str, cursor: ChangeCursor, time_zone: str) -> Observat
         token = hashlib.sha1(f"{name}@{signatures[name]}".encode()).hexdigest()[:12]
         lines = Path(folder, name).read_text(encoding="utf-8").splitlines()
         for day in event_commit_dates(lines, time_zone):
-            touched[day] = token if day not in touched else hashlib.sha1((touched[day] + token).encode()).hexdigest()[:12]
+            touched[day] = (
+                token if day not in touched else hashlib.sha1((touched[day] + token).encode()).hexdigest()[:12]
+            )
     kept = replace(cursor, files=signatures)
     return Observation(touched, None, kept)
 
@@ -149,6 +162,7 @@ def observe_cdc(erp: MssqlSource, cursor: ChangeCursor) -> Observation:
         # Nothing after the cursor's LSN: every day captured by now is complete as far as we are concerned.
         return Observation({}, through, replace(cursor, through=through))
     with erp.control() as session:
+
         def commit_time(lsn_hex: str) -> dt.datetime | None:
             return session.scalar(session.dialect.cdc_lsn_time_sql, [bytes.fromhex(lsn_hex[2:])])
 
@@ -228,10 +242,7 @@ def stale_gold_days(history: list[dg.EventLogRecord], gold: list[dg.EventLogReco
     stale = set()
     for record in history:
         day, run_days = record.partition_key, processed[record.run_id]
-        stale |= {
-            g for g in gold_days
-            if g > day and g not in run_days and last_written.get(g, 0) < record.storage_id
-        }
+        stale |= {g for g in gold_days if g > day and g not in run_days and last_written.get(g, 0) < record.storage_id}
     return sorted(stale)
 
 
@@ -303,8 +314,9 @@ def evaluate(
     requests, to_follow = with_retries(replace(followed, failed=failed_days), new + ([refresh] if refresh else []))
     new_cursor = replace(new_cursor, requested=to_follow, history_after=history_after)
     if not requests:
-        return dg.SensorResult(skip_reason=skip_reason("No new change data for a day that can run", followed),
-                               cursor=new_cursor.dump())
+        return dg.SensorResult(
+            skip_reason=skip_reason("No new change data for a day that can run", followed), cursor=new_cursor.dump()
+        )
     return dg.SensorResult(run_requests=[run_request(r) for r in requests], cursor=new_cursor.dump())
 
 
@@ -320,4 +332,3 @@ def customer_changes_sensor(
     context: dg.SensorEvaluationContext, customer_cdc: CustomerCdcSettings, erp: MssqlSource
 ) -> dg.SensorResult:
     return evaluate(context, customer_cdc, erp)
-

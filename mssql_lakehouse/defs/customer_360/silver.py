@@ -112,7 +112,9 @@ def customers_history_and_customers(context: dg.AssetExecutionContext, changes: 
 
     # The written tables, for the keys this run rewrote (every key's rows are only written like this).
     written_history = written_history.join(F.broadcast(rewrite), SILVER_KEY, "left_semi").cache()
-    written_customers = tables.location(CUSTOMERS).read(spark).join(F.broadcast(rewrite), SILVER_KEY, "left_semi").cache()
+    written_customers = (
+        tables.location(CUSTOMERS).read(spark).join(F.broadcast(rewrite), SILVER_KEY, "left_semi").cache()
+    )
     yield one_current_version_per_live_key(HISTORY, written_history, written_customers)
     yield validity_intervals(HISTORY, written_history)
     written_history.unpersist()

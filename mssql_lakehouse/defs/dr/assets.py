@@ -23,7 +23,9 @@ class ReplicationConfig(dg.Config):
         description="Replace replica tables that have commits their source lacks (fail-back over a diverged "
         "primary). The diverged table is kept: moved to <root>/_diverged/ locally, deep-cloned aside on Databricks.",
     )
-    tables: list[str] = Field(default_factory=list, description="Only these layer/table names (default: all configured).")
+    tables: list[str] = Field(
+        default_factory=list, description="Only these layer/table names (default: all configured)."
+    )
 
 
 @dg.asset(
@@ -69,7 +71,10 @@ def replication(context: dg.AssetExecutionContext, config: ReplicationConfig) ->
 
 def replication_metadata(dr: DrReplication, done: list[TableReplication]) -> dict:
     rows = [r.as_metadata() for r in done]
-    lines = ["| table | status | versions | data files | data bytes | log files | seconds |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| table | status | versions | data files | data bytes | log files | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += [
         f"| {r['table']} | {r['status']} | {r['target_version_before']} -> {r['source_version']} | "
         f"{r['data_files_copied']} | {r['data_bytes_copied']} | {r['log_files_copied']} | {r['seconds']} |"

@@ -9,14 +9,25 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.defs.finance.checks import extraction_checks
-from mssql_lakehouse.defs.finance.common import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds, with_period_metadata
+from mssql_lakehouse.defs.finance.common import (
+    FINANCE_MONTHLY,
+    apply_grants,
+    grant_statements,
+    period_bounds,
+    with_period_metadata,
+)
 from mssql_lakehouse.lib.asset_defaults import ERP_POOL, EXTRACTION_RETRY
 from mssql_lakehouse.lib.check_rules import reconciles_with_source
 from mssql_lakehouse.lib.sources import Extraction, ExtractionMode, MssqlSource, TableSource, frame_figures
 
 GL_ENTRIES_SOURCE = TableSource(
-    "Finance", "GLEntry", mode=ExtractionMode.WATERMARK, key_columns=("EntryID",),
-    watermark_column="PostingDate", split_column="EntryID", reconcile_columns=("Debit", "Credit"),
+    "Finance",
+    "GLEntry",
+    mode=ExtractionMode.WATERMARK,
+    key_columns=("EntryID",),
+    watermark_column="PostingDate",
+    split_column="EntryID",
+    reconcile_columns=("Debit", "Credit"),
 )
 GL_ACCOUNTS_SOURCE = TableSource("Finance", "GLAccount", key_columns=("AccountID",))
 
@@ -37,8 +48,10 @@ def _land(context: dg.AssetExecutionContext, key: dg.AssetKey, extraction: Extra
     _, start, end = period_bounds(context)
     # Materialise once: the write and the reconciliation see the same rows and the same extraction time.
     landed = with_period_metadata(df, start, end, source.database).localCheckpoint()
-    figures = frame_figures(landed.drop("period_start") if "period_start" in landed.columns else landed,
-                            list(extraction.source_figures.sums))
+    figures = frame_figures(
+        landed.drop("period_start") if "period_start" in landed.columns else landed,
+        list(extraction.source_figures.sums),
+    )
     statements, grant_metadata = grant_statements(context, key)
     yield dg.Output(
         landed,
@@ -52,7 +65,9 @@ def _land(context: dg.AssetExecutionContext, key: dg.AssetKey, extraction: Extra
     )
 
 
-@dg.asset(key=GL_ENTRIES, metadata={"partition_expr": "PostingDate"}, check_specs=extraction_checks(GL_ENTRIES), **BRONZE)
+@dg.asset(
+    key=GL_ENTRIES, metadata={"partition_expr": "PostingDate"}, check_specs=extraction_checks(GL_ENTRIES), **BRONZE
+)
 def gl_entries(context: dg.AssetExecutionContext):
     """Finance.GLEntry rows whose PostingDate falls in the reporting period (money as decimal(19,4))."""
     source: MssqlSource = context.resources.erp
@@ -61,7 +76,9 @@ def gl_entries(context: dg.AssetExecutionContext):
     yield from _land(context, GL_ENTRIES, extraction, extraction.df)
 
 
-@dg.asset(key=GL_ACCOUNTS, metadata={"partition_expr": "period_start"}, check_specs=extraction_checks(GL_ACCOUNTS), **BRONZE)
+@dg.asset(
+    key=GL_ACCOUNTS, metadata={"partition_expr": "period_start"}, check_specs=extraction_checks(GL_ACCOUNTS), **BRONZE
+)
 def gl_accounts(context: dg.AssetExecutionContext):
     """Finance.GLAccount (the chart of accounts) as read for the period's close: one snapshot per period."""
     source: MssqlSource = context.resources.erp

@@ -66,7 +66,7 @@ def archive_path(root: str, period: str, close_number: int) -> str:
 
 def _as_utc(moment: dt.datetime) -> dt.datetime:
     """A commit time as naive UTC: PySpark hands timestamps back in the Python process's local zone."""
-    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def close_history(spark: SparkSession, location: DeltaLocation, period: str | None = None) -> list[CloseRecord]:
@@ -111,13 +111,15 @@ def read_close(
         )
         df.limit(1).collect()  # time travel fails here, not later, when the version is gone
         return df, f"time travel to version {record.version}"
-    except Exception as error:  # noqa: BLE001 - any failure to reach the version falls back to the archive
+    except Exception as error:
         if not archive_root:
             raise
         path = archive_path(archive_root, record.reporting_period, record.close_number)
         if not DeltaTable.isDeltaTable(spark, path):
-            raise FileNotFoundError(f"close {record.close_number} of {record.reporting_period} is neither "
-                                    f"reachable by time travel ({error}) nor archived at {path}") from error
+            raise FileNotFoundError(
+                f"close {record.close_number} of {record.reporting_period} is neither "
+                f"reachable by time travel ({error}) nor archived at {path}"
+            ) from error
         return spark.read.format("delta").load(path), f"archive {path}"
 
 
@@ -126,8 +128,10 @@ def write_archive(spark: SparkSession, df: DataFrame, root: str, record: CloseRe
     path = archive_path(root, record.reporting_period, record.close_number)
     if DeltaTable.isDeltaTable(spark, path):
         return path, False
-    with commit_metadata(spark, {"archive_of": GOLD_CLOSE.to_user_string(), **record.as_dict(),
-                                 "reporting_period": record.reporting_period}):
+    with commit_metadata(
+        spark,
+        {"archive_of": GOLD_CLOSE.to_user_string(), **record.as_dict(), "reporting_period": record.reporting_period},
+    ):
         df.write.format("delta").mode("errorifexists").save(path)
     return path, True
 

@@ -6,19 +6,19 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.defs.finance.partitions import monthly_periods
 from mssql_lakehouse.defs.finance.grants import FinanceGrants
+from mssql_lakehouse.defs.finance.partitions import monthly_periods
 from mssql_lakehouse.lib.asset_defaults import SPARK_RESOURCES
 
 # One run per period: a period's close is numbered and archived on its own, so a backfill
 # of several months is several closes, never one commit across periods.
-FINANCE_MONTHLY = dict(
-    partitions_def=monthly_periods,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
-    kinds={"pyspark", "delta"},
-    group_name="finance",
-    required_resource_keys=SPARK_RESOURCES | {"finance_grants"},
-)
+FINANCE_MONTHLY = {
+    "partitions_def": monthly_periods,
+    "backfill_policy": dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    "kinds": {"pyspark", "delta"},
+    "group_name": "finance",
+    "required_resource_keys": SPARK_RESOURCES | {"finance_grants"},
+}
 
 
 def period_bounds(context: dg.AssetExecutionContext) -> tuple[str, dt.date, dt.date]:

@@ -13,9 +13,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.defs.finance.common import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds
 from mssql_lakehouse.defs.finance.bronze import GL_ACCOUNTS, GL_ENTRIES, GL_ENTRIES_SOURCE
-from mssql_lakehouse.defs.finance.silver import SILVER_ENTRIES
 from mssql_lakehouse.defs.finance.checks import (
     closing_is_opening_plus_movements,
     financial_close_checks,
@@ -32,6 +30,8 @@ from mssql_lakehouse.defs.finance.close_history import (
     next_close_number,
     retention_days_of,
 )
+from mssql_lakehouse.defs.finance.common import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds
+from mssql_lakehouse.defs.finance.silver import SILVER_ENTRIES
 from mssql_lakehouse.lib.sources import MssqlSource, frame_figures
 from mssql_lakehouse.lib.transforms.ledger import accounts_from_bronze, trial_balance
 
@@ -46,7 +46,10 @@ LEDGER_BEGINNING = dt.datetime(1900, 1, 1)
     metadata={"partition_expr": "period_start"},
     check_specs=financial_close_checks(FINANCIAL_CLOSE),
     pool=CLOSE_POOL,
-    **{**FINANCE_MONTHLY, "required_resource_keys": FINANCE_MONTHLY["required_resource_keys"] | {"tables", "finance_archive", "erp"}},
+    **{
+        **FINANCE_MONTHLY,
+        "required_resource_keys": FINANCE_MONTHLY["required_resource_keys"] | {"tables", "finance_archive", "erp"},
+    },
 )
 def financial_close(context: dg.AssetExecutionContext, entries: DataFrame, accounts: DataFrame):
     """Trial balance per account for the reporting period (opening, debits, credits, closing) and the period's totals.

@@ -98,7 +98,9 @@ class FinanceGrants(dg.ConfigurableResource):
         named = {p for per_table in self.grants.values() for p in per_table}
         return sorted(named | set(self.revoke_from))
 
-    def statements(self, key: dg.AssetKey | Sequence[str], current: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    def statements(
+        self, key: dg.AssetKey | Sequence[str], current: Mapping[str, Sequence[str]] | None = None
+    ) -> list[str]:
         path = key.path if isinstance(key, dg.AssetKey) else list(key)
         layer, table = path[-2], path[-1]
         return plan_grants(

@@ -12,12 +12,14 @@ import datetime as dt
 
 import dagster as dg
 
+from mssql_lakehouse.defs.finance.close_history import GOLD_CLOSE
 from mssql_lakehouse.defs.finance.partitions import monthly_periods
+from mssql_lakehouse.lib.check_rules import freshness_checks_on
 from mssql_lakehouse.settings import LakehouseSettings
 
 finance_close = dg.define_asset_job(
     "finance_close",
-    selection=dg.AssetSelection.groups("finance"),
+    selection=dg.AssetSelection.groups("finance") - freshness_checks_on([GOLD_CLOSE]),
     description="Close one reporting period: ledger snapshot -> validated ledger -> trial balance, tagged and archived.",
 )
 

@@ -8,9 +8,14 @@ with the reason per line; every journal left in ``silver/gl_entries`` balances.
 import dagster as dg
 from pyspark.sql import DataFrame
 
-from mssql_lakehouse.defs.finance.common import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds
 from mssql_lakehouse.defs.finance.bronze import GL_ACCOUNTS, GL_ENTRIES
-from mssql_lakehouse.defs.finance.checks import entries_accounted_for, gl_silver_checks, journals_balance, quarantine_count
+from mssql_lakehouse.defs.finance.checks import (
+    entries_accounted_for,
+    gl_silver_checks,
+    journals_balance,
+    quarantine_count,
+)
+from mssql_lakehouse.defs.finance.common import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds
 from mssql_lakehouse.lib.transforms.ledger import (
     accounts_from_bronze,
     entries_from_bronze,

@@ -69,7 +69,9 @@ def _read_export(spark: SparkSession, f: LandedFile) -> tuple[DataFrame | None, 
             raw = spark.read.parquet(f.path)
         else:
             header = spark.read.option("header", True).csv(f.path).columns
-            schema = T.StructType([T.StructField(c, T.StringType()) for c in header] + [T.StructField(CORRUPT, T.StringType())])
+            schema = T.StructType(
+                [T.StructField(c, T.StringType()) for c in header] + [T.StructField(CORRUPT, T.StringType())]
+            )
             raw = (
                 spark.read.schema(schema)
                 .options(header=True, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT)
@@ -77,7 +79,7 @@ def _read_export(spark: SparkSession, f: LandedFile) -> tuple[DataFrame | None, 
             )
         # Read it whole now: a truncated file must fail here, not halfway through the write.
         raw = raw.localCheckpoint()
-    except Exception as exc:  # noqa: BLE001 - Spark raises many types for an unreadable file; all mean "reject it"
+    except Exception as exc:
         return None, f"unreadable {f.format} file: {_first_line(exc)}"
     if CORRUPT in raw.columns:
         malformed = raw.where(F.col(CORRUPT).isNotNull())
@@ -102,7 +104,9 @@ def _with_landed_file(raw: DataFrame, f: LandedFile) -> DataFrame:
     )
 
 
-def _landed_before(prior: DataFrame | None, day: str, region: str) -> tuple[DataFrame | None, dict[str, tuple[int, int]]]:
+def _landed_before(
+    prior: DataFrame | None, day: str, region: str
+) -> tuple[DataFrame | None, dict[str, tuple[int, int]]]:
     """The partition's rows already in bronze, and the (size, modification time) each file had."""
     if prior is None:
         return None, {}
@@ -148,7 +152,7 @@ def _dbutils(spark: SparkSession):
 def _cloud_files(spark: SparkSession, folder: str) -> list[LandedFile]:
     try:
         listing = _dbutils(spark).fs.ls(folder)
-    except Exception:  # noqa: BLE001 - a day folder that does not exist has no files
+    except Exception:
         return []
     return [
         LandedFile(i.path, i.name, i.size, i.modificationTime * 1000)
@@ -200,7 +204,7 @@ def _land_autoloader(
             try:
                 query.awaitTermination()
                 break
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 schema_changed = "UnknownFieldException" in str(exc) or "UNKNOWN_FIELD_EXCEPTION" in str(exc)
                 if attempt >= 2 or not schema_changed:
                     raise
@@ -213,7 +217,9 @@ def _land_autoloader(
         # A file with rescued data or values of the wrong type is rejected whole, as locally.
         per_file = {
             r["_file_name"]: r
-            for r in rows.groupBy("_file_name").agg(F.count("*").alias("rows"), F.count(RESCUED).alias("rescued")).collect()
+            for r in rows.groupBy("_file_name")
+            .agg(F.count("*").alias("rows"), F.count(RESCUED).alias("rescued"))
+            .collect()
         }
         bad: list[str] = []
         for name, f in current.items():
@@ -261,7 +267,7 @@ def inventory_snapshots(context: dg.AssetExecutionContext):
     spark: SparkSession = context.resources.spark.get_session()
     tables: LakehouseTables = context.resources.tables
     landing: InventoryConfig = context.resources.inventory_settings
-    ingested_at = dt.datetime.now(dt.timezone.utc)
+    ingested_at = dt.datetime.now(dt.UTC)
     location = tables.location(SNAPSHOTS)
     prior = location.read(spark) if location.exists(spark) else None
 
@@ -289,7 +295,9 @@ def inventory_snapshots(context: dg.AssetExecutionContext):
         passed=not rejected,
         metadata={
             "rejected_files": len(rejected),
-            "reasons": dg.MetadataValue.json({f"{r['region']}/{r['landing_date']}/{r['file_name']}": r["reason"] for r in rejected}),
+            "reasons": dg.MetadataValue.json(
+                {f"{r['region']}/{r['landing_date']}/{r['file_name']}": r["reason"] for r in rejected}
+            ),
         },
     )
     extra = new_columns(rows)

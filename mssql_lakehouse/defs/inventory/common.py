@@ -12,10 +12,10 @@ POSITION = dg.AssetKey(["gold", "inventory_position"])
 
 # What every inventory asset shares: (day, region) partitions, single-run backfills, the group, the
 # landing roots and thresholds (``inventory_settings``).
-INVENTORY_DAILY = dict(
-    partitions_def=inventory_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"pyspark", "delta"},
-    group_name="inventory",
-    required_resource_keys=SPARK_RESOURCES | {"tables", "inventory_settings"},
-)
+INVENTORY_DAILY = {
+    "partitions_def": inventory_partitions,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "kinds": {"pyspark", "delta"},
+    "group_name": "inventory",
+    "required_resource_keys": SPARK_RESOURCES | {"tables", "inventory_settings"},
+}

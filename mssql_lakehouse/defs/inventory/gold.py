@@ -78,11 +78,17 @@ def inventory_position(context: dg.AssetExecutionContext, snapshots: DataFrame):
 
     per_day = [F.col("position_date").alias("d"), "region"]
     snapshot = daily_snapshot(snapshots).withColumnRenamed("snapshot_date", "position_date")
-    expected = {(r["d"], r["region"]): (r["q"], r["n"]) for r in snapshot.groupBy(*per_day).agg(
-        F.sum("quantity").alias("q"), F.count("*").alias("n")).collect()}
-    actual = {(r["d"], r["region"]): (r["q"], r["n"]) for r in positions.groupBy(*per_day).agg(
-        F.sum("on_hand").alias("q"), F.sum("locations").alias("n")).collect()}
-    mismatched = sorted(f"{d}|{region}" for (d, region), figures in expected.items() if actual.get((d, region)) != figures)
+    expected = {
+        (r["d"], r["region"]): (r["q"], r["n"])
+        for r in snapshot.groupBy(*per_day).agg(F.sum("quantity").alias("q"), F.count("*").alias("n")).collect()
+    }
+    actual = {
+        (r["d"], r["region"]): (r["q"], r["n"])
+        for r in positions.groupBy(*per_day).agg(F.sum("on_hand").alias("q"), F.sum("locations").alias("n")).collect()
+    }
+    mismatched = sorted(
+        f"{d}|{region}" for (d, region), figures in expected.items() if actual.get((d, region)) != figures
+    )
     yield dg.AssetCheckResult(
         check_name="on_hand_matches_snapshot",
         passed=not mismatched,

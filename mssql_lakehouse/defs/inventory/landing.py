@@ -27,7 +27,7 @@ class LandedFile:
 
     @property
     def modified_at(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.modified_micros / 1_000_000, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(self.modified_micros / 1_000_000, dt.UTC)
 
 
 def _visible(path: Path) -> bool:

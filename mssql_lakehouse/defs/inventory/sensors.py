@@ -13,14 +13,16 @@ import json
 
 import dagster as dg
 
+from mssql_lakehouse.defs.inventory.common import POSITION
 from mssql_lakehouse.defs.inventory.landing import day_folders, fingerprint, landed_files
 from mssql_lakehouse.defs.inventory.settings import InventoryConfig
+from mssql_lakehouse.lib.check_rules import freshness_checks_on
 from mssql_lakehouse.lib.partitions import daily_partitions
 from mssql_lakehouse.lib.requested_runs import Requested, follow_up, log_notes, skip_reason, with_retries
 
 inventory = dg.define_asset_job(
     "inventory",
-    selection=dg.AssetSelection.groups("inventory"),
+    selection=dg.AssetSelection.groups("inventory") - freshness_checks_on([POSITION]),
     description="Regional inventory for a day and region: landed files -> bronze -> silver -> gold positions.",
 )
 

@@ -43,4 +43,3 @@ class InventoryConfig(dg.ConfigurableResource):
 
     def autoloader_state_dir(self, region: str) -> str:
         return self.autoloader_roots[region]
-

@@ -50,8 +50,13 @@ DEFAULT_LOG_RETENTION_HOURS = 30 * 24.0
 VACUUM_LOGGING_CONF = "spark.databricks.delta.vacuum.logging.enabled"
 
 _HOURS_PER_UNIT = {
-    "microsecond": 1 / 3_600_000_000, "millisecond": 1 / 3_600_000, "second": 1 / 3600, "minute": 1 / 60,
-    "hour": 1.0, "day": 24.0, "week": 168.0,
+    "microsecond": 1 / 3_600_000_000,
+    "millisecond": 1 / 3_600_000,
+    "second": 1 / 3600,
+    "minute": 1 / 60,
+    "hour": 1.0,
+    "day": 24.0,
+    "week": 168.0,
 }
 _INTERVAL_TERM = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+?)s?\b")
 
@@ -146,8 +151,11 @@ def vacuum_table(spark: SparkSession, location: DeltaLocation, audit_retention_d
         spark.sql(f"VACUUM {location.qualified_name}")
     # Writers may commit meanwhile: take this VACUUM's own commits, the latest after ``before``.
     commits = (
-        table.history().where(f"version > {before} AND operation IN ('VACUUM START', 'VACUUM END')")
-        .orderBy("version").select("operation", "operationMetrics").collect()
+        table.history()
+        .where(f"version > {before} AND operation IN ('VACUUM START', 'VACUUM END')")
+        .orderBy("version")
+        .select("operation", "operationMetrics")
+        .collect()
     )
     metrics = {c["operation"]: c["operationMetrics"] or {} for c in commits}
     result.files_deleted = int(metrics.get("VACUUM END", {}).get("numDeletedFiles", 0))
@@ -170,10 +178,14 @@ def vacuum_lakehouse_tables(context: dg.OpExecutionContext) -> dg.Output:
     for location in lakehouse_tables(spark, context.resources.tables):
         try:
             result = vacuum_table(spark, location, audit_days)
-        except Exception as error:  # noqa: BLE001 - one table's failure must not stop the others' cleanup
+        except Exception as error:
             failed[f"{location.layer}/{location.table}"] = f"{type(error).__name__}: {str(error)[:300]}"
             continue
-        raised = "" if result.retention_raised_from_hours is None else f" (raised from {result.retention_raised_from_hours:g} h)"
+        raised = (
+            ""
+            if result.retention_raised_from_hours is None
+            else f" (raised from {result.retention_raised_from_hours:g} h)"
+        )
         context.log.info(
             f"{result.table}: retention {result.retention_hours} h{raised}, deleted {result.files_deleted} files "
             f"({result.bytes_deleted} bytes) in {result.seconds:.1f} s"

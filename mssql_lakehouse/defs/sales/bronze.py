@@ -11,11 +11,11 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.lib.check_rules import reconciles_with_source, row_count_anomaly
-from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.defs.sales.checks import extraction_checks
 from mssql_lakehouse.defs.sales.common import SALES_DAILY
 from mssql_lakehouse.lib.asset_defaults import ERP_POOL, EXTRACTION_RETRY, SPARK_RESOURCES
+from mssql_lakehouse.lib.check_rules import reconciles_with_source, row_count_anomaly
+from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.sources import (
     CDC_COMMIT_TIME,
     CDC_OPERATION,
@@ -32,19 +32,37 @@ from mssql_lakehouse.lib.transforms.sales import DETAIL_TABLE, HEADER_TABLE
 TRAILING_PARTITIONS = 14
 
 SALES_ORDER_HEADER = TableSource(
-    "Sales", "SalesOrderHeader", mode=ExtractionMode.WATERMARK, key_columns=("SalesOrderID",),
-    watermark_column="ModifiedDate", split_column="SalesOrderID", reconcile_columns=("SubTotal", "TaxAmt", "Freight"),
+    "Sales",
+    "SalesOrderHeader",
+    mode=ExtractionMode.WATERMARK,
+    key_columns=("SalesOrderID",),
+    watermark_column="ModifiedDate",
+    split_column="SalesOrderID",
+    reconcile_columns=("SubTotal", "TaxAmt", "Freight"),
 )
 SALES_ORDER_DETAIL = TableSource(
-    "Sales", "SalesOrderDetail", mode=ExtractionMode.WATERMARK, key_columns=("SalesOrderDetailID",),
-    watermark_column="ModifiedDate", split_column="SalesOrderDetailID", reconcile_columns=("OrderQty", "UnitPrice"),
+    "Sales",
+    "SalesOrderDetail",
+    mode=ExtractionMode.WATERMARK,
+    key_columns=("SalesOrderDetailID",),
+    watermark_column="ModifiedDate",
+    split_column="SalesOrderDetailID",
+    reconcile_columns=("OrderQty", "UnitPrice"),
 )
-HEADER_CHANGES = TableSource("Sales", "SalesOrderHeader", mode=ExtractionMode.CDC, capture_instance="Sales_SalesOrderHeader")
-DETAIL_CHANGES = TableSource("Sales", "SalesOrderDetail", mode=ExtractionMode.CDC, capture_instance="Sales_SalesOrderDetail")
+HEADER_CHANGES = TableSource(
+    "Sales", "SalesOrderHeader", mode=ExtractionMode.CDC, capture_instance="Sales_SalesOrderHeader"
+)
+DETAIL_CHANGES = TableSource(
+    "Sales", "SalesOrderDetail", mode=ExtractionMode.CDC, capture_instance="Sales_SalesOrderDetail"
+)
 PRODUCTS = TableSource("Production", "Product", key_columns=("ProductID",), split_column="ProductID")
 SKU_FORECASTS = TableSource(
-    "Planning", "SkuForecast", mode=ExtractionMode.WATERMARK, key_columns=("ProductID", "ForecastDate"),
-    watermark_column="ForecastDate", reconcile_columns=("PlannedQty",),
+    "Planning",
+    "SkuForecast",
+    mode=ExtractionMode.WATERMARK,
+    key_columns=("ProductID", "ForecastDate"),
+    watermark_column="ForecastDate",
+    reconcile_columns=("PlannedQty",),
 )
 
 # Bronze reads the ERP: at most the pool's limit of extractions at once, retried on transient errors.
@@ -122,13 +140,17 @@ HEADER_KEY = dg.AssetKey(["bronze", "sales_order_header"])
 DETAIL_KEY = dg.AssetKey(["bronze", "sales_order_detail"])
 
 
-@dg.asset(key=HEADER_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=extraction_checks(HEADER_KEY), **BRONZE)
+@dg.asset(
+    key=HEADER_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=extraction_checks(HEADER_KEY), **BRONZE
+)
 def sales_order_header(context: dg.AssetExecutionContext):
     """Sales.SalesOrderHeader rows whose ModifiedDate falls in the partition's window."""
     yield from _extract_and_check(context, SALES_ORDER_HEADER, watermark="ModifiedDate")
 
 
-@dg.asset(key=DETAIL_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=extraction_checks(DETAIL_KEY), **BRONZE)
+@dg.asset(
+    key=DETAIL_KEY, metadata={"partition_expr": "ModifiedDate"}, check_specs=extraction_checks(DETAIL_KEY), **BRONZE
+)
 def sales_order_detail(context: dg.AssetExecutionContext):
     """Sales.SalesOrderDetail rows whose ModifiedDate falls in the partition's window."""
     yield from _extract_and_check(context, SALES_ORDER_DETAIL, watermark="ModifiedDate")
@@ -139,7 +161,9 @@ def _deletes(extraction: Extraction, source_table: str) -> DataFrame:
     return df.select(
         F.lit(source_table).alias("source_table"),
         F.col("SalesOrderID").cast("int").alias("SalesOrderID"),
-        (F.col("SalesOrderDetailID") if "SalesOrderDetailID" in df.columns else F.lit(None)).cast("int").alias("SalesOrderDetailID"),
+        (F.col("SalesOrderDetailID") if "SalesOrderDetailID" in df.columns else F.lit(None))
+        .cast("int")
+        .alias("SalesOrderDetailID"),
         F.col("RowVer").cast("bigint").alias("RowVer"),
         F.col(CDC_COMMIT_TIME).cast("timestamp_ntz").alias("commit_time"),
         F.hex(CDC_START_LSN).alias("start_lsn"),
@@ -193,7 +217,9 @@ def products(context: dg.AssetExecutionContext) -> dg.Output[DataFrame]:
     spark = context.resources.spark.get_session()
     window = context.partition_time_window
     kept = _stored_snapshots(context.resources.tables, spark, window)
-    kept_days = {r["snapshot_date"] for r in kept.select("snapshot_date").distinct().collect()} if kept is not None else set()
+    kept_days = (
+        {r["snapshot_date"] for r in kept.select("snapshot_date").distinct().collect()} if kept is not None else set()
+    )
     new_days = [d for d in _days(window) if d not in kept_days]
     snapshots = kept
     if new_days:

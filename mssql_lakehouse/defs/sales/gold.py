@@ -9,11 +9,11 @@ from pyspark.sql import functions as F
 from mssql_lakehouse.defs.inventory.common import POSITION as INVENTORY_POSITION
 from mssql_lakehouse.defs.sales.checks import daily_sku_sales_checks, sku_alerts_checks, sku_forecast_alignment_checks
 from mssql_lakehouse.defs.sales.common import SALES_DAILY, SPARK_RESOURCES
-from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.defs.sales.resources import SkuAlertSettings
+from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.transforms.sku_alerts import sku_alerts as build_alerts
-from mssql_lakehouse.lib.transforms.sku_metrics import ROLLING_DAYS, daily_sku_sales as aggregate_sales
-from mssql_lakehouse.lib.transforms.sku_metrics import forecast_alignment
+from mssql_lakehouse.lib.transforms.sku_metrics import ROLLING_DAYS, forecast_alignment
+from mssql_lakehouse.lib.transforms.sku_metrics import daily_sku_sales as aggregate_sales
 
 DAILY_SKU_SALES = dg.AssetKey(["gold", "daily_sku_sales"])
 ALIGNMENT = dg.AssetKey(["gold", "sku_forecast_alignment"])
@@ -25,7 +25,9 @@ ALERTS = dg.AssetKey(["gold", "sku_alerts"])
 # of another and is retried, which costs little for tables this small.
 SMALL_TABLE = {"delta_partition_by": []}
 
-TRAILING_WEEK = dg.TimeWindowPartitionMapping(start_offset=-(ROLLING_DAYS - 1), allow_nonexistent_upstream_partitions=True)
+TRAILING_WEEK = dg.TimeWindowPartitionMapping(
+    start_offset=-(ROLLING_DAYS - 1), allow_nonexistent_upstream_partitions=True
+)
 
 
 def _dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -124,7 +126,9 @@ def sku_alerts(context: dg.AssetExecutionContext, alignment: DataFrame):
     numbers = ["actual_qty", "forecast_qty", "deviation_qty", "deviation_pct", "message"]
     without_numbers = alerts.where(" OR ".join(f"{c} IS NULL" for c in numbers)).count()
     yield dg.AssetCheckResult(
-        check_name="alerts_have_numbers", passed=without_numbers == 0, metadata={"alerts_missing_numbers": without_numbers}
+        check_name="alerts_have_numbers",
+        passed=without_numbers == 0,
+        metadata={"alerts_missing_numbers": without_numbers},
     )
     allowed = list(sku_alert_settings.severities)
     bad = alerts.where(~F.col("severity").isin(allowed)).count()

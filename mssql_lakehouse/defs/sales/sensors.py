@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from mssql_lakehouse.defs.sales.silver import LINES, ORDERS
 from mssql_lakehouse.defs.sales.jobs import sales_gold_refresh
+from mssql_lakehouse.defs.sales.silver import LINES, ORDERS
 from mssql_lakehouse.lib.partitions import daily_partitions
 from mssql_lakehouse.lib.requested_runs import (
     RANGE_END_TAG,
@@ -125,7 +125,11 @@ def sales_late_data(context: dg.SensorEvaluationContext):
     request = refresh_request(stale, followed.failed, after)
     context.update_cursor(LateDataCursor(after, (*followed.waiting, *([request] if request else []))).dump())
     if request is None:
-        found = "No silver merge changed order dates outside its own run" if records else "No new silver sales materializations"
+        found = (
+            "No silver merge changed order dates outside its own run"
+            if records
+            else "No new silver sales materializations"
+        )
         yield skip_reason(found, followed)
         return
     yield request.run_request()

@@ -25,7 +25,12 @@ QUARANTINE = dg.AssetKey(["silver", "sales_quarantine"])
 ALL_DELETES = dg.AssetIn(["bronze", "sales_order_deletes"], partition_mapping=dg.AllPartitionMapping())
 # Silver rows are merged by key across the whole table (a late update changes an old order); the
 # order date is the partition column downstream gold partitions read by.
-MERGE = {"write_mode": "merge", "merge_order_by": ["row_version"], "merge_delete_flag": "is_deleted", "merge_scope": "table"}
+MERGE = {
+    "write_mode": "merge",
+    "merge_order_by": ["row_version"],
+    "merge_delete_flag": "is_deleted",
+    "merge_scope": "table",
+}
 
 
 def _in_window(df: DataFrame, column: str, window: dg.TimeWindow) -> DataFrame:
@@ -47,7 +52,9 @@ def sales_orders(context: dg.AssetExecutionContext, header: DataFrame, deletes: 
     """
     keys = {"SalesOrderID": "sales_order_id"}
     all_deleted = delete_markers(deletes, HEADER_TABLE, keys)
-    window_deletes = delete_markers(_in_window(deletes, "commit_time", context.partition_time_window), HEADER_TABLE, keys)
+    window_deletes = delete_markers(
+        _in_window(deletes, "commit_time", context.partition_time_window), HEADER_TABLE, keys
+    )
     orders = without_deleted(orders_from_bronze(header), all_deleted, ["sales_order_id"])
     return with_delete_flag(orders, window_deletes)
 

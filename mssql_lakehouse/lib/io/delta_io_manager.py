@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import dagster as dg
-from pydantic import Field
 from dagster._core.storage.db_io_manager import (
     DbClient,
     DbIOManager,
@@ -63,6 +62,7 @@ from delta.exceptions import (
     MetadataChangedException,
     ProtocolChangedException,
 )
+from pydantic import Field
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -513,9 +513,7 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         builder = builder.whenNotMatchedInsert(condition=insert, values=assignments)
         builder.execute()
 
-    def load_input(
-        self, context: dg.InputContext, table_slice: TableSlice, connection: SparkSession
-    ) -> DataFrame:
+    def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection: SparkSession) -> DataFrame:
         location = self.location(table_slice)
         df = location.read(connection)
         column_types = {f.name: f.dataType for f in df.schema.fields}
@@ -541,7 +539,9 @@ class _DeltaDbIOManager(DbIOManager):
         metadata = output_context.definition_metadata or {}
         partition_expr = metadata.get("partition_expr")
         if not isinstance(partition_expr, Mapping):
-            raise ValueError(f"{context.asset_key.to_user_string()}: multi-partitions need partition_expr {{dimension: column}}")
+            raise ValueError(
+                f"{context.asset_key.to_user_string()}: multi-partitions need partition_expr {{dimension: column}}"
+            )
         path = context.asset_key.path
         return TableSlice(
             table=path[-1],

@@ -31,9 +31,7 @@ class DeltaLocation:
     catalog: str | None = None
 
     @classmethod
-    def for_table(
-        cls, layer: str, table: str, *, tables_root: str | None, catalog: str | None
-    ) -> DeltaLocation:
+    def for_table(cls, layer: str, table: str, *, tables_root: str | None, catalog: str | None) -> DeltaLocation:
         if catalog:
             return cls(layer, table, catalog=catalog)
         if not tables_root:
@@ -133,7 +131,6 @@ class DeltaLocation:
     def ensure_schema(self, spark: SparkSession) -> None:
         if self.catalog:
             spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{self.catalog}`.`{self.layer}`")
-
 
 
 @contextmanager

@@ -12,8 +12,9 @@ with the window's wall-clock time in the partition's time zone; instant columns
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from math import prod
 
 import dagster as dg
@@ -35,7 +36,7 @@ def _time_literal(moment: datetime, column_type: T.DataType | None) -> str:
     if isinstance(column_type, T.DateType):
         return f"DATE'{moment.strftime('%Y-%m-%d')}'"
     if isinstance(column_type, T.TimestampType):
-        utc = moment.astimezone(timezone.utc) if moment.tzinfo else moment
+        utc = moment.astimezone(UTC) if moment.tzinfo else moment
         return f"TIMESTAMP'{utc.strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00'"
     # TIMESTAMP_NTZ, strings and unknown columns: the partition's wall-clock time.
     return f"TIMESTAMP_NTZ'{moment.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
@@ -98,9 +99,11 @@ def multi_partition_dimensions(
         inner = dimension.partitions_def
         if isinstance(inner, dg.TimeWindowPartitionsDefinition):
             windows = [inner.time_window_for_partition_key(v) for v in values]
-            if any(a.end != b.start for a, b in zip(windows, windows[1:])):
+            if any(a.end != b.start for a, b in itertools.pairwise(windows)):
                 raise ValueError(f"the run's {dimension.name} partitions are not consecutive: {values}")
-            dimensions.append(TablePartitionDimension(partition_expr=column, partitions=TimeWindow(windows[0].start, windows[-1].end)))
+            dimensions.append(
+                TablePartitionDimension(partition_expr=column, partitions=TimeWindow(windows[0].start, windows[-1].end))
+            )
         else:
             dimensions.append(TablePartitionDimension(partition_expr=column, partitions=values))
     if prod(len(v) for v in values_per_dimension) != len(set(parsed)):

@@ -44,9 +44,7 @@ def check_compatible(
         if current is None:
             added.append(field.name)
         elif _without_nullability(current.dataType) != _without_nullability(field.dataType):
-            changed.append(
-                f"{field.name}: {current.dataType.simpleString()} -> {field.dataType.simpleString()}"
-            )
+            changed.append(f"{field.name}: {current.dataType.simpleString()} -> {field.dataType.simpleString()}")
     if changed:
         raise IncompatibleSchemaError(
             f"Refusing to write {table_name}: incompatible type change in column(s) "

@@ -99,8 +99,10 @@ class TableLayout:
 
     def partition_values(self) -> list[Column]:
         """Expressions of the partition values, computable on a frame the table's writes take."""
-        return [F.expr(day_of(self.generated_from[c])) if c in self.generated_from else F.col(quote_column(c))
-                for c in self.partition_by]
+        return [
+            F.expr(day_of(self.generated_from[c])) if c in self.generated_from else F.col(quote_column(c))
+            for c in self.partition_by
+        ]
 
     def generated_columns(self) -> list[tuple[str, str]]:
         """(name, generation expression) of each generated column, for the table's creation."""
@@ -117,7 +119,11 @@ class TableLayout:
         days = []
         for name, source in self.generated_from.items():
             window = next(
-                (d.partitions for d in dimensions if d.partition_expr == source and isinstance(d.partitions, TimeWindow)),
+                (
+                    d.partitions
+                    for d in dimensions
+                    if d.partition_expr == source and isinstance(d.partitions, TimeWindow)
+                ),
                 None,
             )
             if window is None:

@@ -6,7 +6,12 @@ roots; on Databricks (``databricks``) by deep clones into the DR catalog.
 holds the configuration the asset and checks use.
 """
 
-from mssql_lakehouse.lib.replication.local import ReplicaDivergedError, ReplicationGapError, TableReplication, replicate_table
+from mssql_lakehouse.lib.replication.local import (
+    ReplicaDivergedError,
+    ReplicationGapError,
+    TableReplication,
+    replicate_table,
+)
 from mssql_lakehouse.lib.replication.resource import DrReplication, dr_resources
 
 __all__ = [

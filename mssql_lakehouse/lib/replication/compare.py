@@ -32,7 +32,7 @@ def fingerprint(df: DataFrame) -> Fingerprint:
     columns = [F.col(f"`{f.name}`") for f in df.schema.fields]
     # Spark cannot hash maps; their JSON text stands in for them.
     hashable = [
-        F.to_json(c) if isinstance(f.dataType, MapType) else c for c, f in zip(columns, df.schema.fields)
+        F.to_json(c) if isinstance(f.dataType, MapType) else c for c, f in zip(columns, df.schema.fields, strict=False)
     ]
     row_hash = F.xxhash64(*hashable, *[F.isnull(c) for c in columns]).cast("decimal(20,0)")
     row = df.agg(F.count(F.lit(1)).alias("rows"), F.sum(row_hash).alias("hash")).collect()[0]
@@ -82,12 +82,12 @@ def compare_replica(
         state.seconds_behind = max(0.0, time.time() - oldest[0]["at"]) if oldest else 0.0
     try:
         expected = fingerprint(source.read(spark, version=replicated_version))
-    except Exception as error:  # noqa: BLE001 - the version may be gone (vacuum, log cleanup)
+    except Exception as error:
         state.note = f"source version {replicated_version} is not readable any more: {type(error).__name__}"
         return state
     try:
         actual = fingerprint(replica.read(spark))
-    except Exception as error:  # noqa: BLE001 - e.g. a data file missing from the replica
+    except Exception as error:
         state.note = f"the replica is not readable: {type(error).__name__}: {str(error)[:200]}"
         return state
     state.source_rows, state.replica_rows = expected.rows, actual.rows

@@ -37,9 +37,13 @@ def aside_location(target: DeltaLocation, now: dt.datetime) -> DeltaLocation:
 def last_clone(spark: SparkSession, location: DeltaLocation) -> tuple[int, str] | None:
     """The source version and source table of the location's latest ``CLONE`` commit, if any."""
     rows = (
-        location.delta_table(spark).history()
-        .where("operation = 'CLONE'").orderBy("version", ascending=False).limit(1)
-        .select("operationParameters").collect()
+        location.delta_table(spark)
+        .history()
+        .where("operation = 'CLONE'")
+        .orderBy("version", ascending=False)
+        .limit(1)
+        .select("operationParameters")
+        .collect()
     )
     if not rows:
         return None
@@ -61,8 +65,10 @@ def clone_divergence(
     if operation == "CLONE":
         return None  # a replica nobody wrote to
     target_name = f"{target.catalog}.{target.layer}.{target.table}"
-    if source_cloned_from and source_cloned_from[0] == version and (
-        source_cloned_from[1].replace("`", "").endswith(target_name)
+    if (
+        source_cloned_from
+        and source_cloned_from[0] == version
+        and (source_cloned_from[1].replace("`", "").endswith(target_name))
     ):
         return None  # the source took over from exactly this version: nothing here is missing there
     return f"{target.uri} has its own commits up to version {version} ({operation}) that the source does not reflect"
@@ -82,8 +88,10 @@ def replicate_catalog_table(
     reason = catalog_divergence(spark, source, target)
     if reason:
         if not force:
-            raise ReplicaDivergedError(f"{table}: {reason}. Reconcile, or force (the target is deep-cloned aside first).")
-        aside = aside_location(target, dt.datetime.now(dt.timezone.utc))
+            raise ReplicaDivergedError(
+                f"{table}: {reason}. Reconcile, or force (the target is deep-cloned aside first)."
+            )
+        aside = aside_location(target, dt.datetime.now(dt.UTC))
         spark.sql(f"CREATE TABLE {aside.qualified_name} DEEP CLONE {target.qualified_name}")
         result.diverged_moved_to = aside.uri
     if result.target_version_before == result.source_version and not reason:

@@ -156,7 +156,7 @@ def divergence(src: DeltaLog, dst: DeltaLog) -> str | None:
         same = filecmp.cmp(src.commits[r], dst.commits[r], shallow=False)
     elif r in src.checkpoints and r in dst.checkpoints:  # a replica started from a checkpoint
         same = [p.name for p in src.checkpoints[r]] == [p.name for p in dst.checkpoints[r]] and all(
-            filecmp.cmp(a, b, shallow=False) for a, b in zip(src.checkpoints[r], dst.checkpoints[r])
+            filecmp.cmp(a, b, shallow=False) for a, b in zip(src.checkpoints[r], dst.checkpoints[r], strict=False)
         )
     else:
         return f"version {r} cannot be compared (the source's log no longer has it), so the replica is unverifiable"
@@ -216,8 +216,13 @@ def _copy_versions(src: DeltaLog, dst: DeltaLog, r: int, s: int, result: TableRe
     hint = src.log_dir / LAST_CHECKPOINT
     if hint.exists():
         hinted = _hinted_version(hint)
-        if hinted is not None and hinted <= s and hinted in {*src.checkpoints} and (
-            not (dst.log_dir / LAST_CHECKPOINT).exists() or _hinted_version(dst.log_dir / LAST_CHECKPOINT) != hinted
+        if (
+            hinted is not None
+            and hinted <= s
+            and hinted in {*src.checkpoints}
+            and (
+                not (dst.log_dir / LAST_CHECKPOINT).exists() or _hinted_version(dst.log_dir / LAST_CHECKPOINT) != hinted
+            )
         ):
             result.log_bytes_copied += _atomic_copy(hint, dst.log_dir / LAST_CHECKPOINT)
             result.log_files_copied += 1
@@ -295,7 +300,7 @@ def _atomic_copy(source: Path, target: Path) -> int:
 
 
 def _aside_path(target: Path) -> Path:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return target.parent.parent / DIVERGED_DIR / target.parent.name / target.name / stamp
 
 

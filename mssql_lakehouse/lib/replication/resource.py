@@ -75,10 +75,14 @@ def dr_resources(settings: LakehouseSettings) -> dict[str, Any]:
     """
     common = {"tables": list(settings.dr.tables), "max_lag_minutes": settings.dr.max_lag_minutes}
     if settings.deployment is Deployment.DATABRICKS:
-        return {"dr_replication": DrReplication(
-            **common, source_catalog=settings.paths.catalog, target_catalog=settings.dr.catalog
-        )}
+        return {
+            "dr_replication": DrReplication(
+                **common, source_catalog=settings.paths.catalog, target_catalog=settings.dr.catalog
+            )
+        }
     paths = settings.paths
-    return {"dr_replication": DrReplication(
-        **common, source_root=str(paths.local_tables_root), target_root=str(paths.standby_tables_root)
-    )}
+    return {
+        "dr_replication": DrReplication(
+            **common, source_root=str(paths.local_tables_root), target_root=str(paths.standby_tables_root)
+        )
+    }

@@ -151,11 +151,11 @@ class DatabricksSettings:
 
 def _auth(workspace: DatabricksWorkspaceSettings) -> dict[str, Any]:
     if workspace.token:
-        return {"databricks_token": {"env": workspace.token}}
+        return {"databricks_token": {"env": workspace.token.env_var_name}}
     return {
         "oauth_credentials": {
             "client_id": {"env": "DATABRICKS_CLIENT_ID"},
-            "client_secret": {"env": workspace.client_secret},
+            "client_secret": {"env": workspace.client_secret.env_var_name},
         }
     }
 
@@ -221,9 +221,7 @@ class LakehouseStepLauncher(DatabricksPySparkStepLauncher):
             return f"Databricks run {databricks_run_id}{where} failed before the step ran (INTERNAL_ERROR): {message}"
         result = state.result_state.value if state and state.result_state else None
         if result == "TIMEDOUT":
-            return (
-                f"Databricks run {databricks_run_id}{where} timed out (DATABRICKS_RUN_TIMEOUT_SECONDS): {message}"
-            )
+            return f"Databricks run {databricks_run_id}{where} timed out (DATABRICKS_RUN_TIMEOUT_SECONDS): {message}"
         if result is None:
             return f"Databricks run {databricks_run_id}{where} did not finish in time ({life_cycle}): {error}"
         explanation = f"Databricks run {databricks_run_id}{where} ended {result}: {message}"

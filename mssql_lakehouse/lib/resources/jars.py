@@ -82,7 +82,10 @@ def fetch_with_maven(cache_dir: Path, coordinates: list[str]) -> list[str]:
         (Path(tmp) / "pom.xml").write_text(pom)
         subprocess.run(
             [
-                "mvn", "-q", "-B", "dependency:copy-dependencies",
+                "mvn",
+                "-q",
+                "-B",
+                "dependency:copy-dependencies",
                 f"-DoutputDirectory={out_dir}",
                 "-DincludeScope=runtime",
                 "-DexcludeGroupIds=org.apache.spark,org.scala-lang,org.scala-lang.modules",

@@ -53,9 +53,7 @@ class ConnectionSettings:
         if self.engine != "mssql":
             raise SourceConfigError(f"engine must be 'mssql' or 'demo', not {self.engine!r}")
         if not self.server or not _SERVER.match(self.server):
-            raise SourceConfigError(
-                f"server {self.server!r} is not a host name, IP address or host\\instance"
-            )
+            raise SourceConfigError(f"server {self.server!r} is not a host name, IP address or host\\instance")
         if not (0 < self.port < 65536):
             raise SourceConfigError(f"port {self.port} is out of range")
         if self.auth == "sql" and not (self.user and self.password):

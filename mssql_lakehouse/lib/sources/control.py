@@ -55,8 +55,7 @@ class ControlSession:
         rows = self.rows(self.dialect.columns_sql, [schema, table])
         if not rows:
             raise TableNotFoundError(
-                f"table {schema}.{table} not found in {self.dialect.settings.database} "
-                "(or the login cannot see it)"
+                f"table {schema}.{table} not found in {self.dialect.settings.database} (or the login cannot see it)"
             )
         return [self.dialect.source_column(r) for r in rows]
 

@@ -326,7 +326,9 @@ class MssqlDialect(Dialect):
         # FOR SYSTEM_TIME takes a literal or variable, not an expression; inlined,
         # the ISO 8601 text with 'T' converts the same under every DATEFORMAT/LANGUAGE.
         relation = Sql(
-            f"{self.table(schema, table)} FOR SYSTEM_TIME AS OF ", Param(as_of, as_text=True), f" AS {self.quote('src')}"
+            f"{self.table(schema, table)} FOR SYSTEM_TIME AS OF ",
+            Param(as_of, as_text=True),
+            f" AS {self.quote('src')}",
         )
         return relation, []
 
@@ -345,7 +347,8 @@ class MssqlDialect(Dialect):
 
     def ct_changes_relation(self, schema, table, last_sync_version) -> Sql:
         return Sql(
-            f"CHANGETABLE(CHANGES {self.table(schema, table)}, ", Param(int(last_sync_version)),
+            f"CHANGETABLE(CHANGES {self.table(schema, table)}, ",
+            Param(int(last_sync_version)),
             f") AS {self.quote('ct')}",
         )
 
@@ -384,8 +387,9 @@ class MssqlDialect(Dialect):
         if s.auth == "sql":
             props.update(user=s.user or "", password=s.password or "")
         elif s.auth == "service_principal":
-            props.update(authentication="ActiveDirectoryServicePrincipal", user=s.client_id or "",
-                         password=s.client_secret or "")
+            props.update(
+                authentication="ActiveDirectoryServicePrincipal", user=s.client_id or "", password=s.client_secret or ""
+            )
         else:
             props["authentication"] = "ActiveDirectoryManagedIdentity"
             if s.client_id:  # user-assigned identity
@@ -416,8 +420,11 @@ class MssqlDialect(Dialect):
         if s.auth == "sql":
             parts.update(UID=braced(s.user or ""), PWD=braced(s.password or ""))
         elif s.auth == "service_principal":
-            parts.update(Authentication="ActiveDirectoryServicePrincipal", UID=braced(s.client_id or ""),
-                         PWD=braced(s.client_secret or ""))
+            parts.update(
+                Authentication="ActiveDirectoryServicePrincipal",
+                UID=braced(s.client_id or ""),
+                PWD=braced(s.client_secret or ""),
+            )
         else:
             parts["Authentication"] = "ActiveDirectoryMsi"
             if s.client_id:
@@ -429,8 +436,7 @@ class MssqlDialect(Dialect):
             import pyodbc  # needs the unixODBC library and Microsoft's ODBC Driver 18 on the machine
         except ImportError as exc:
             raise SourceConnectionError(
-                "pyodbc cannot be imported (is unixODBC installed, with ODBC Driver 18 for SQL Server?): "
-                f"{exc}"
+                f"pyodbc cannot be imported (is unixODBC installed, with ODBC Driver 18 for SQL Server?): {exc}"
             ) from None
         s = self.settings
         try:
@@ -517,7 +523,7 @@ class DemoDialect(Dialect):
         return f"CAST({expr} AS VARCHAR)"
 
     def source_column(self, row: Sequence[Any]) -> SourceColumn:
-        name, data_type, char_len, precision, scale, nullable = row
+        name, data_type, _char_len, precision, scale, nullable = row
         engine_type = str(data_type).upper()
         decimal_match = self._DECIMAL.match(engine_type)
         if decimal_match:
@@ -563,7 +569,6 @@ class DemoDialect(Dialect):
     )
     # The seed writes whole days, each in one transaction: a seeded day is fully captured.
     cdc_captured_until_sql = 'SELECT CAST(max("day") + 1 AS TIMESTAMP) FROM "demo"."seeded_days"'
-
 
     def ct_changes_relation(self, schema, table, last_sync_version) -> Sql:
         # The demo's table macro ct."CHANGES_<Schema>_<Table>"(v) emulates

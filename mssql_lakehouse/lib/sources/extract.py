@@ -303,7 +303,11 @@ def plan_snapshot(
     for period in table.period_columns:
         _find(columns, period, table, "period column")
     relation, predicates = dialect.as_of_relation(
-        table.schema, table.table, at, [c.name for c in columns], table.period_columns,
+        table.schema,
+        table.table,
+        at,
+        [c.name for c in columns],
+        table.period_columns,
         table.temporal_history_table,
     )
     return Plan(_table_query(session, table, relation, predicates, columns), upper=at, details={"as_of_utc": at})
@@ -331,9 +335,7 @@ def plan_watermark(
     return Plan(_table_query(session, table, relation, predicates, columns), lower=lower, upper=upper)
 
 
-def plan_rowversion(
-    session: ControlSession, table: TableSource, since: int | None, settings: ReadSettings
-) -> Plan:
+def plan_rowversion(session: ControlSession, table: TableSource, since: int | None, settings: ReadSettings) -> Plan:
     """Rows with ``since <= CAST(rowversion AS bigint) < upper``; upper comes from the source."""
     dialect = session.dialect
     columns = session.table_columns(table.schema, table.table)
@@ -349,7 +351,9 @@ def plan_rowversion(
     relation = Sql(f"{dialect.table(table.schema, table.table)} AS {dialect.quote(_SRC)}")
     return Plan(
         _table_query(session, table, relation, predicates, columns),
-        lower=lower, upper=upper, next_position=upper,
+        lower=lower,
+        upper=upper,
+        next_position=upper,
     )
 
 
@@ -458,9 +462,7 @@ def plan_cdc(
             lo_lsn, hi_lsn = bytes(first), bytes(last)
     else:
         if from_lsn is None:
-            raise SourceConfigError(
-                f"{table.name}: CDC needs a time window or a from_lsn. {_full_refresh_hint(table)}"
-            )
+            raise SourceConfigError(f"{table.name}: CDC needs a time window or a from_lsn. {_full_refresh_hint(table)}")
         lo_lsn = lsn_bytes(from_lsn)
         hi_lsn = lsn_bytes(to_lsn) if to_lsn is not None else info.max_lsn
         if lo_lsn < info.min_lsn:
@@ -551,8 +553,7 @@ def plan_change_tracking(
     dialect = session.dialect
     if last_sync_version is None:
         raise SourceConfigError(
-            f"{table.name}: change tracking needs the version saved by the previous run. "
-            + _full_refresh_hint(table)
+            f"{table.name}: change tracking needs the version saved by the previous run. " + _full_refresh_hint(table)
         )
     current, min_valid = change_tracking_versions(session, table)
     if int(last_sync_version) < min_valid:
@@ -592,7 +593,10 @@ def plan_change_tracking(
         sums=_sums(table, chosen, dialect, qualifiers),
     )
     return Plan(
-        query, lower=int(last_sync_version), upper=current, next_position=current,
+        query,
+        lower=int(last_sync_version),
+        upper=current,
+        next_position=current,
         details={"min_valid_version": min_valid},
     )
 
@@ -631,7 +635,7 @@ def source_figures(session: ControlSession, query: SourceQuery) -> tuple[Reconci
     low = high = None
     if query.split_expr:
         low, high = values.pop(0), values.pop(0)
-    sums = {name: normalise_sum(value) for (name, _), value in zip(query.sums, values)}
+    sums = {name: normalise_sum(value) for (name, _), value in zip(query.sums, values, strict=False)}
     return ReconciliationFigures(count, sums), low, high
 
 
@@ -665,9 +669,7 @@ def read_jdbc(
     try:
         return reader.load()
     except Exception as exc:  # the error's text has no secret left (see register_spark_secrets)
-        raise SourceConnectionError(
-            f"JDBC read from {dialect.settings.database} failed: {str(exc)[:4000]}"
-        ) from None
+        raise SourceConnectionError(f"JDBC read from {dialect.settings.database} failed: {str(exc)[:4000]}") from None
 
 
 def run_extraction(
@@ -692,7 +694,10 @@ def run_extraction(
     sql = query.select(dialect).inline(dialect)
     log.info(
         "Extracting %s (%s) from %s: %d rows in %d JDBC partition(s)",
-        table.name, mode.value, dialect.settings.database, figures.row_count,
+        table.name,
+        mode.value,
+        dialect.settings.database,
+        figures.row_count,
         split.num_partitions if split else 1,
     )
     raw = read_jdbc(spark, dialect, sql, split, settings)

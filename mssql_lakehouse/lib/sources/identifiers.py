@@ -40,8 +40,7 @@ def validate_identifier(name: object, what: str = "identifier") -> str:
         raise InvalidIdentifierError(f"{what} is empty or blank")
     if len(name) > MAX_IDENTIFIER_LENGTH:
         raise InvalidIdentifierError(
-            f"{what} {name[:40]!r}... is {len(name)} characters; SQL Server names are at most "
-            f"{MAX_IDENTIFIER_LENGTH}"
+            f"{what} {name[:40]!r}... is {len(name)} characters; SQL Server names are at most {MAX_IDENTIFIER_LENGTH}"
         )
     for ch in name:
         if unicodedata.category(ch) == "Cc" or ch in _EXTRA_FORBIDDEN:

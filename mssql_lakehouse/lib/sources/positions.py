@@ -31,7 +31,7 @@ def to_utc_naive(value: dt.datetime, time_zone: str) -> dt.datetime:
     """A naive UTC time; a naive input is taken to be in ``time_zone``."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(time_zone))
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def lsn_bytes(value: bytes | bytearray | str) -> bytes:

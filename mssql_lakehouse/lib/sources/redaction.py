@@ -117,7 +117,9 @@ def _mask_in_jvm_log(spark_context: SparkContext) -> None:
     replaced: dict[str, Any] = {}
     for logger, name, appender in consoles:
         if name not in replaced:
-            layout = log4j.core.layout.PatternLayout.newBuilder().withPattern(appender.getLayout().getConversionPattern())
+            layout = log4j.core.layout.PatternLayout.newBuilder().withPattern(
+                appender.getLayout().getConversionPattern()
+            )
             layout = layout.withConfiguration(config).withRegexReplacement(masking).build()
             builder = log4j.core.appender.ConsoleAppender.newBuilder().setName(name).setTarget(appender.getTarget())
             replaced[name] = builder.setLayout(layout).setConfiguration(config).build()

@@ -51,6 +51,7 @@ from mssql_lakehouse.settings import LakehouseSettings
 
 _SECRET_FIELDS = frozenset({"password", "client_secret"})
 
+
 class MssqlSource(dg.ConfigurableResource):
     """One SQL Server database (``engine="mssql"``) or its demo stand-in (``engine="demo"``)."""
 
@@ -84,9 +85,7 @@ class MssqlSource(dg.ConfigurableResource):
     demo_path: str | None = Field(default=None, description="The DuckDB file, for engine 'demo'.")
     fetch_size: int = Field(default=10_000, description="JDBC fetch size.")
     target_rows_per_partition: int = Field(default=500_000, description="Rows per parallel JDBC read.")
-    max_partitions: int = Field(
-        default=4, description="At most this many parallel JDBC connections per extraction."
-    )
+    max_partitions: int = Field(default=4, description="At most this many parallel JDBC connections per extraction.")
     odbc_driver: str = Field(default="ODBC Driver 18 for SQL Server")
     application_name: str = Field(default="mssql_lakehouse")
     erp_timezone: str = Field(
@@ -193,8 +192,13 @@ class MssqlSource(dg.ConfigurableResource):
     def describe(self) -> dict[str, Any]:
         """Where this source points, safe for logs and metadata (no secrets)."""
         where = self.demo_path if self.engine == "demo" else f"{self.server}:{self.port}"
-        out = {"engine": self.engine, "database": self.database, "location": where, "pool": self.pool,
-               "time_zone": self.erp_timezone}
+        out = {
+            "engine": self.engine,
+            "database": self.database,
+            "location": where,
+            "pool": self.pool,
+            "time_zone": self.erp_timezone,
+        }
         if self.engine == "mssql":
             out.update(auth=self.auth, encrypt=self.encrypt, login=self.user or self.client_id or "(managed identity)")
         return out
@@ -229,8 +233,9 @@ class MssqlSource(dg.ConfigurableResource):
         * change tracking: ``since`` = the last sync version (the previous ``next_position``).
         """
         with self.control() as session:
-            plan = self._plan(session, table, window, as_of, since, from_lsn, to_lsn, full_refresh,
-                              require_closed_window)
+            plan = self._plan(
+                session, table, window, as_of, since, from_lsn, to_lsn, full_refresh, require_closed_window
+            )
             mode = ExtractionMode.SNAPSHOT if full_refresh else table.mode
             return run_extraction(spark, session, table, mode, plan, self.read_settings)
 
@@ -238,8 +243,14 @@ class MssqlSource(dg.ConfigurableResource):
         """The source's figures for the same request as :meth:`extract` (without reading rows)."""
         with self.control() as session:
             plan = self._plan(
-                session, table, request.get("window"), request.get("as_of"), request.get("since"),
-                request.get("from_lsn"), request.get("to_lsn"), request.get("full_refresh", False),
+                session,
+                table,
+                request.get("window"),
+                request.get("as_of"),
+                request.get("since"),
+                request.get("from_lsn"),
+                request.get("to_lsn"),
+                request.get("full_refresh", False),
                 request.get("require_closed_window", True),
             )
             figures, _, _ = source_figures(session, plan.query)

@@ -198,9 +198,7 @@ def positional_alias(index: int) -> str:
 
 def select_list(outputs: list[OutputColumn], dialect: Dialect) -> str:
     """``expr AS c0, expr AS c1, ...`` for the source query."""
-    return ", ".join(
-        f"{o.select_sql} AS {dialect.quote(positional_alias(i))}" for i, o in enumerate(outputs)
-    )
+    return ", ".join(f"{o.select_sql} AS {dialect.quote(positional_alias(i))}" for i, o in enumerate(outputs))
 
 
 def finish_frame(df: DataFrame, outputs: list[OutputColumn]) -> DataFrame:

@@ -60,9 +60,7 @@ def debezium_lsn(value: str) -> str:
     return f"{text[:8]}:{text[8:16]}:{text[16:]}"
 
 
-def change_position_text(
-    commit_lsn: str, change_lsn: str | None, event_serial_no: int | None, operation: str
-) -> str:
+def change_position_text(commit_lsn: str, change_lsn: str | None, event_serial_no: int | None, operation: str) -> str:
     """The sortable position string (see the module docstring), computed in Python."""
     return ".".join(
         [
@@ -88,9 +86,7 @@ def lsn_from_debezium(column: Column) -> Column:
     return F.when(text.rlike(r"^[0-9A-F]{20}$"), text)
 
 
-def change_position(
-    commit_lsn: Column, change_lsn: Column, event_serial_no: Column, operation: Column
-) -> Column:
+def change_position(commit_lsn: Column, change_lsn: Column, event_serial_no: Column, operation: Column) -> Column:
     """The sortable position string of each row (see the module docstring)."""
     rank = F.coalesce(
         *[F.when(operation == F.lit(op), F.lit(str(r))) for op, r in OPERATION_RANK.items()],

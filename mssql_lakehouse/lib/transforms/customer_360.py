@@ -40,9 +40,7 @@ def customer_360(customers: DataFrame, facts: DataFrame | None) -> DataFrame:
     """
     profile = customers.withColumnRenamed("valid_from", "profile_valid_from")
     if facts is None:
-        return profile.select(
-            "*", *[F.lit(None).cast(t).alias(c) for c, t in SALES_FACTS.items()]
-        )
+        return profile.select("*", *[F.lit(None).cast(t).alias(c) for c, t in SALES_FACTS.items()])
     joined = profile.join(facts, SILVER_KEY, "left")
     return joined.select(
         *profile.columns,

@@ -132,10 +132,7 @@ def typed_image(columns: Sequence[str], image: Column | None = None) -> Column:
         return image.getField(name) if image is not None else F.col(f"`{name}`")
 
     return F.struct(
-        *[
-            (ref(c).cast(DECLARED_SPARK_TYPES[c]) if c in DECLARED_SPARK_TYPES else ref(c)).alias(c)
-            for c in columns
-        ]
+        *[(ref(c).cast(DECLARED_SPARK_TYPES[c]) if c in DECLARED_SPARK_TYPES else ref(c)).alias(c) for c in columns]
     )
 
 
@@ -193,7 +190,9 @@ def snapshot_pairs(rows: DataFrame, snapshot_lsn: str, snapshot_time: dt.datetim
         F.lit(None).cast("string").alias("change_lsn"),
         F.lit(None).cast("bigint").alias("event_serial_no"),
         F.lit("r").alias("operation"),
-        truncate_to_millisecond(F.lit(snapshot_time.strftime("%Y-%m-%d %H:%M:%S.%f")).cast("timestamp_ntz")).alias("commit_time"),
+        truncate_to_millisecond(F.lit(snapshot_time.strftime("%Y-%m-%d %H:%M:%S.%f")).cast("timestamp_ntz")).alias(
+            "commit_time"
+        ),
         F.when(F.lit(False), image).alias("before"),  # a null of the image's type
         image.alias("after"),
         F.lit(None).cast("string").alias("update_mask"),

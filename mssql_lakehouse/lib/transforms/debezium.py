@@ -239,8 +239,10 @@ def codec_for_connect_schema(
         return TEXT  # times of day and intervals: kept as the connector wrote them
     if connect_type == "bytes":
         return FieldCodec("base64", "binary")
-    if connect_type in ("string", "float64", "float32") and fallback is not None and fallback.spark_type.startswith(
-        "decimal"
+    if (
+        connect_type in ("string", "float64", "float32")
+        and fallback is not None
+        and fallback.spark_type.startswith("decimal")
     ):
         # decimal.handling.mode=string/double: the column's declared type keeps the scale.
         return FieldCodec("cast", fallback.spark_type, fallback.scale)
@@ -308,16 +310,17 @@ class FieldReport:
     """Fields whose announced Connect schema differed between events (the last by name wins)."""
 
 
-def field_report(
-    events: DataFrame, declared: Mapping[str, str], encoding: DebeziumEncoding
-) -> FieldReport:
+def field_report(events: DataFrame, declared: Mapping[str, str], encoding: DebeziumEncoding) -> FieldReport:
     """Collect the fields the batch's events carry and decide how each is decoded.
 
     ``declared``: the table's columns and SQL Server types, in table order.
     """
     keys = (
-        events.select(F.explode(F.array_union(F.coalesce(F.map_keys("before"), F.array()),
-                                              F.coalesce(F.map_keys("after"), F.array()))).alias("k"))
+        events.select(
+            F.explode(
+                F.array_union(F.coalesce(F.map_keys("before"), F.array()), F.coalesce(F.map_keys("after"), F.array()))
+            ).alias("k")
+        )
         .distinct()
         .collect()
     )
@@ -352,8 +355,9 @@ def _announced_fields(events: DataFrame) -> dict[str, list[tuple[str, str | None
         F.to_json(F.col("c.parameters")).alias("parameters"),
     )
     out: dict[str, list[tuple[str, str | None, dict[str, str]]]] = {}
-    for row in sorted(fields.distinct().collect(), key=lambda r: (r["field"], r["type"] or "", r["name"] or "",
-                                                                    r["parameters"] or "")):
+    for row in sorted(
+        fields.distinct().collect(), key=lambda r: (r["field"], r["type"] or "", r["name"] or "", r["parameters"] or "")
+    ):
         parameters = json.loads(row["parameters"]) if row["parameters"] else {}
         out.setdefault(row["field"], []).append((row["type"], row["name"], parameters))
     return out
@@ -371,8 +375,10 @@ def undecodable(report: FieldReport) -> Column:
     ``raw_after``): decoding each value once.
     """
     failures = [
-        F.when(F.col(f"raw_{side}").getItem(name).isNotNull() & F.col(side).getField(name).isNull(),
-               F.lit(f"{side}.{name}"))
+        F.when(
+            F.col(f"raw_{side}").getItem(name).isNotNull() & F.col(side).getField(name).isNull(),
+            F.lit(f"{side}.{name}"),
+        )
         for side in ("before", "after")
         for name in report.codecs
     ]
@@ -585,6 +591,6 @@ def event_commit_dates(lines: Sequence[str], time_zone: str) -> list[str]:
         ts_ms = (event.get("source") or {}).get("ts_ms")
         if not isinstance(ts_ms, int):
             continue
-        moment = dt.datetime.fromtimestamp(ts_ms / 1000, dt.timezone.utc).astimezone(zone)
+        moment = dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).astimezone(zone)
         dates.add(moment.date().isoformat())
     return sorted(dates)

@@ -30,7 +30,12 @@ EXPORT_CONTRACT: dict[str, str] = {
     "ModifiedDate": "timestamp_ntz",
     "SnapshotTime": "timestamp_ntz",
 }
-FILE_COLUMNS = {"_file_name": "string", "_file_path": "string", "_file_size": "bigint", "_file_modified_at": "timestamp"}
+FILE_COLUMNS = {
+    "_file_name": "string",
+    "_file_path": "string",
+    "_file_size": "bigint",
+    "_file_modified_at": "timestamp",
+}
 PARTITION_COLUMNS = {"_landing_date": "date", "_region": "string", "_ingested_at": "timestamp"}
 
 INVENTORY_KEYS = ["region", "product_id", "location_id"]
@@ -61,7 +66,10 @@ def file_problems(raw: DataFrame) -> list[str]:
     if not present:
         return problems
     failed = raw.select(
-        [F.sum((F.col(_quoted(c)).isNotNull() & _try_cast(c, EXPORT_CONTRACT[c]).isNull()).cast("int")).alias(c) for c in present]
+        [
+            F.sum((F.col(_quoted(c)).isNotNull() & _try_cast(c, EXPORT_CONTRACT[c]).isNull()).cast("int")).alias(c)
+            for c in present
+        ]
     ).collect()[0]
     problems += [f"{failed[c]} value(s) of {c} are not {EXPORT_CONTRACT[c]}" for c in present if failed[c]]
     return problems
@@ -142,7 +150,9 @@ def removals(rows: DataFrame, known_keys: DataFrame, incomplete: DataFrame) -> D
     )
 
 
-def current_inventory(bronze: DataFrame, known_keys: DataFrame | None = None, incomplete: DataFrame | None = None) -> DataFrame:
+def current_inventory(
+    bronze: DataFrame, known_keys: DataFrame | None = None, incomplete: DataFrame | None = None
+) -> DataFrame:
     """One row per (region, product, location): the newest version among the given snapshots.
 
     With the ``known_keys`` of silver (and the ``incomplete`` snapshots), keys that complete
@@ -172,16 +182,22 @@ def inventory_position(
     first snapshot day. Demand is the SKU's sales of the trailing week (the ERP's sales are not
     split by region). Without sales, cover is unknown and only an empty shelf is a risk.
     """
-    on_hand = daily_snapshot(bronze).groupBy(F.col("snapshot_date").alias("position_date"), "region", "product_id").agg(
-        F.sum("quantity").cast("bigint").alias("on_hand"),
-        F.count("*").cast("int").alias("locations"),
-        F.max("snapshot_time").alias("snapshot_time"),
+    on_hand = (
+        daily_snapshot(bronze)
+        .groupBy(F.col("snapshot_date").alias("position_date"), "region", "product_id")
+        .agg(
+            F.sum("quantity").cast("bigint").alias("on_hand"),
+            F.count("*").cast("int").alias("locations"),
+            F.max("snapshot_time").alias("snapshot_time"),
+        )
     )
     if skus is not None:
         on_hand = on_hand.join(F.broadcast(skus.select("product_id", "sku").distinct()), "product_id", "left")
     else:
         on_hand = on_hand.withColumn("sku", F.lit(None).cast("string"))
-    on_hand = on_hand.withColumn("sku", F.coalesce("sku", F.concat(F.lit("product-"), F.col("product_id").cast("string"))))
+    on_hand = on_hand.withColumn(
+        "sku", F.coalesce("sku", F.concat(F.lit("product-"), F.col("product_id").cast("string")))
+    )
 
     if daily_sales is not None:
         sales = daily_sales.select(F.col("order_date"), F.col("sku").alias("_sku"), F.col("quantity"))
@@ -191,10 +207,13 @@ def inventory_position(
             & (F.col("order_date") > F.date_sub(F.col("position_date"), ROLLING_DAYS))
         )
         demand = (
-            on_hand.select("position_date", "sku").distinct()
+            on_hand.select("position_date", "sku")
+            .distinct()
             .join(sales, in_week, "left")
             .groupBy("position_date", "sku")
-            .agg((F.coalesce(F.sum("quantity"), F.lit(0)) / F.lit(ROLLING_DAYS)).cast("double").alias("avg_daily_sales"))
+            .agg(
+                (F.coalesce(F.sum("quantity"), F.lit(0)) / F.lit(ROLLING_DAYS)).cast("double").alias("avg_daily_sales")
+            )
         )
         on_hand = on_hand.join(demand, ["position_date", "sku"], "left")
     else:
@@ -209,8 +228,16 @@ def inventory_position(
             (F.col("on_hand") <= 0) | F.coalesce(F.col("days_of_cover") < F.lit(min_days_of_cover), F.lit(False)),
         )
         .select(
-            "position_date", "region", "sku", "product_id", "on_hand", "locations",
-            "avg_daily_sales", "days_of_cover", "stock_out_risk", "snapshot_time",
+            "position_date",
+            "region",
+            "sku",
+            "product_id",
+            "on_hand",
+            "locations",
+            "avg_daily_sales",
+            "days_of_cover",
+            "stock_out_risk",
+            "snapshot_time",
         )
     )
 

@@ -162,4 +162,3 @@ def quarantine_records(
         F.col("_reason").alias("reason"),
         F.to_json(F.struct(*record_columns)).alias("record"),
     )
-

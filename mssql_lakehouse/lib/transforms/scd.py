@@ -42,9 +42,7 @@ def scd2_history(events: DataFrame, key: str, columns: Sequence[str]) -> DataFra
     """
     once = events.dropDuplicates([key, "change_position"])
     last_in_transaction = Window.partitionBy(key, "commit_lsn").orderBy(F.col("change_position").desc())
-    transactions = (
-        once.withColumn("__n", F.row_number().over(last_in_transaction)).where("__n = 1").drop("__n")
-    )
+    transactions = once.withColumn("__n", F.row_number().over(last_in_transaction)).where("__n = 1").drop("__n")
     by_commit = Window.partitionBy(key).orderBy("commit_lsn")
     values = [c for c in columns if c != key]
     same_as_before = functools.reduce(
@@ -52,7 +50,9 @@ def scd2_history(events: DataFrame, key: str, columns: Sequence[str]) -> DataFra
     )
     # A snapshot read of a row that is live with the same values changes nothing.
     redundant_read = (
-        (F.col("operation") == "r") & F.coalesce(F.lag("operation").over(by_commit) != "d", F.lit(False)) & same_as_before
+        (F.col("operation") == "r")
+        & F.coalesce(F.lag("operation").over(by_commit) != "d", F.lit(False))
+        & same_as_before
     )
     transactions = transactions.withColumn("__redundant", redundant_read).where("NOT __redundant").drop("__redundant")
     versions = (

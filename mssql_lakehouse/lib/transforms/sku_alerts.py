@@ -22,9 +22,7 @@ class AlertThresholds:
 
 
 def _severity(magnitude: Column, t: AlertThresholds) -> Column:
-    return (
-        F.when(magnitude >= t.high_pct, "high").when(magnitude >= t.medium_pct, "medium").otherwise("low")
-    )
+    return F.when(magnitude >= t.high_pct, "high").when(magnitude >= t.medium_pct, "medium").otherwise("low")
 
 
 def stock_out_alerts(base: DataFrame, positions: DataFrame, t: AlertThresholds) -> DataFrame:
@@ -75,16 +73,20 @@ def sku_alerts(alignment: DataFrame, t: AlertThresholds, positions: DataFrame | 
         "*", F.lit("under_forecast").alias("alert_type"), (-F.col("deviation_pct")).alias("_magnitude")
     )
     drop_pct = 1 - F.col("actual_qty") / F.col("prior_avg_qty")
-    drop = base.where(
-        (F.col("prior_avg_qty") >= t.min_forecast_qty) & (drop_pct >= t.sudden_drop_pct)
-    ).select("*", F.lit("sudden_drop").alias("alert_type"), F.round(drop_pct, 4).alias("_magnitude"))
+    drop = base.where((F.col("prior_avg_qty") >= t.min_forecast_qty) & (drop_pct >= t.sudden_drop_pct)).select(
+        "*", F.lit("sudden_drop").alias("alert_type"), F.round(drop_pct, 4).alias("_magnitude")
+    )
 
-    alerts = over.unionByName(under).unionByName(drop).select(
-        "*",
-        _severity(F.col("_magnitude"), t).alias("severity"),
-        F.lit(None).cast("bigint").alias("on_hand"),
-        F.lit(None).cast("double").alias("days_of_cover"),
-        F.lit(None).cast("string").alias("_regions"),
+    alerts = (
+        over.unionByName(under)
+        .unionByName(drop)
+        .select(
+            "*",
+            _severity(F.col("_magnitude"), t).alias("severity"),
+            F.lit(None).cast("bigint").alias("on_hand"),
+            F.lit(None).cast("double").alias("days_of_cover"),
+            F.lit(None).cast("string").alias("_regions"),
+        )
     )
     if positions is not None:
         alerts = alerts.unionByName(stock_out_alerts(base, positions, t), allowMissingColumns=True)

@@ -26,9 +26,7 @@ def daily_sku_sales(lines: DataFrame, orders: DataFrame) -> DataFrame:
     )
 
 
-def forecast_alignment(
-    sales: DataFrame, forecasts: DataFrame, start: dt.date, end: dt.date
-) -> DataFrame:
+def forecast_alignment(sales: DataFrame, forecasts: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
     """Actual vs forecast quantity per date and SKU in ``[start, end)``.
 
     ``sales`` and ``forecasts`` must cover the six days before ``start`` too, for
@@ -36,7 +34,9 @@ def forecast_alignment(
     nothing sold); sales of a SKU without a forecast get a row with a null forecast.
     """
     actual = sales.select(F.col("order_date").alias("date"), "sku", F.col("quantity").alias("actual_qty"))
-    planned = forecasts.select(F.col("forecast_date").alias("date"), "sku", F.col("planned_qty").cast("bigint").alias("forecast_qty"))
+    planned = forecasts.select(
+        F.col("forecast_date").alias("date"), "sku", F.col("planned_qty").cast("bigint").alias("forecast_qty")
+    )
     joined = actual.join(planned, ["date", "sku"], "full_outer").withColumn(
         "actual_qty", F.coalesce("actual_qty", F.lit(0)).cast("bigint")
     )
