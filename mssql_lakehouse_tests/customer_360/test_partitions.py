@@ -9,6 +9,7 @@ import datetime as dt
 import random
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 from deltalake import DeltaTable
@@ -22,6 +23,7 @@ from mssql_lakehouse.lib.requested_runs import RANGE_END_TAG, RANGE_START_TAG, R
 from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.lib.sources import MssqlSource
 from mssql_lakehouse.settings import LakehouseSettings
+from mssql_lakehouse_demo import seed
 from mssql_lakehouse_tests.customer_360.change_streams import SILVER, debezium_lines, generate, oracle
 from mssql_lakehouse_tests.customer_360.test_assets import DAYS, SLICE, land, materialize_days
 
@@ -213,3 +215,24 @@ def test_the_snapshot_lands_in_its_capture_day_and_a_run_for_another_day_is_refu
     landed = land_snapshot()
     assert landed and {r[columns.index("commit_time")].date() for r in landed} == {capture_day}
     assert land_snapshot() == landed  # a replay of the day: the same snapshot rows, once
+
+
+def test_a_snapshot_read_while_the_erp_is_written_to_lands_in_the_day_in_progress(tmp_path, monkeypatch):
+    """On an ERP in use the capture instance's max LSN is in the day in progress; its snapshot can be landed now."""
+    home, demo_dir = tmp_path / "lakehouse", tmp_path / "demo"
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
+    monkeypatch.setenv("LAKEHOUSE_DEMO_ERP_DIR", str(demo_dir))
+    settings = LakehouseSettings.from_env()
+    today = dt.datetime.now(ZoneInfo(settings.erp_timezone)).date()
+    seed(demo_dir, today, 1, 0.01, regions=["amer"])
+    resources = {
+        **resources_for(settings),
+        "customer_cdc": CustomerCdcSettings.from_settings(settings, feed="sqlserver"),
+    }
+
+    result = dg.materialize([customer_snapshot], resources=resources, partition_key=today.isoformat())
+
+    [event] = result.get_asset_materialization_events()
+    assert event.partition == today.isoformat()
+    assert event.materialization.metadata["apply_with_partition"].value == today.isoformat()
+    assert {r["commit_time"].date() for r in delta(home, SNAPSHOT, ["commit_time"])} == {today}
