@@ -11,7 +11,10 @@ import dagster as dg
 def run_partitions(
     job: dg.JobDefinition, instance: dg.DagsterInstance, first: str, last: str | None, label: str
 ) -> tuple[dg.ExecuteInProcessResult, float]:
-    """Runs ``job`` for the day ``first`` (or the range ``first``..``last`` as one run); exits naming the failed steps."""
+    """Runs ``job`` for the day ``first`` (or the range ``first``..``last`` as one run).
+
+    Exits naming the failed steps.
+    """
     if last is None:
         kwargs = {"partition_key": first}
     else:

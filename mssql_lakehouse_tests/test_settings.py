@@ -182,7 +182,7 @@ def test_the_error_names_every_bad_or_missing_variable_at_once():
 
 
 def test_a_source_zone_other_than_the_business_day_is_refused():
-    with pytest.raises(SettingsError, match="MSSQL_TIME_ZONE.*LAKEHOUSE_ERP_TIMEZONE"):
+    with pytest.raises(SettingsError, match=r"MSSQL_TIME_ZONE.*LAKEHOUSE_ERP_TIMEZONE"):
         LakehouseSettings.from_env({"LAKEHOUSE_ERP_TIMEZONE": "America/New_York", "MSSQL_TIME_ZONE": "UTC"})
 
 

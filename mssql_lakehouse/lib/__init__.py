@@ -1,1 +1,4 @@
-"""Mechanisms every use case shares: the Delta IO manager, the SQL Server sources, transforms, resources, replication, check rules."""
+"""Mechanisms every use case shares.
+
+The Delta IO manager, the SQL Server sources, transforms, resources, replication, check rules.
+"""

@@ -204,10 +204,13 @@ def sqlserver_rows(transactions: Iterable[Transaction]) -> list[tuple]:
     return rows
 
 
+DEFAULT_ENCODING = Encoding()  # Debezium's defaults: adaptive time precision, precise decimals
+
+
 def debezium_lines(
     transactions: Iterable[Transaction],
     *,
-    encoding: Encoding = Encoding(),
+    encoding: Encoding = DEFAULT_ENCODING,
     with_schema: bool = True,
     time_zone: str = "UTC",
     extra_types: dict[str, str] | None = None,

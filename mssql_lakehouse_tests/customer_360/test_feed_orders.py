@@ -93,7 +93,7 @@ class Lakehouse:
         return delta_rows(self.home, HISTORY, HISTORY_COLUMNS), delta_rows(self.home, CUSTOMERS, CURRENT_COLUMNS)
 
 
-def test_newest_first_after_the_snapshot_then_a_replay_equals_the_erp_and_the_in_order_run(demo, tmp_path, monkeypatch):
+def test_newest_first_after_the_snapshot_then_a_replay_equals_the_erp_and_the_in_order_run(demo, tmp_path, monkeypatch):  # noqa: F811 (the imported fixture)
     in_erp = erp_customers(demo)
     silver_columns = [CURRENT_COLUMNS.index(c) for c in SILVER]
 

@@ -185,7 +185,7 @@ def test_a_late_change_refreshes_its_day_and_the_later_gold_days(spark, lakehous
     assert gold_rows(lakehouse_home) == expected_gold(lakehouse_home, GOLD_DAYS)
 
 
-def test_the_snapshot_lands_in_its_capture_day_and_a_run_for_another_day_is_refused(demo, tmp_path, monkeypatch):
+def test_the_snapshot_lands_in_its_capture_day_and_a_run_for_another_day_is_refused(demo, tmp_path, monkeypatch):  # noqa: F811 (the imported fixture)
     home = tmp_path / "snapshot_partition"
     monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
     monkeypatch.setenv("LAKEHOUSE_DEMO_ERP_DIR", str(demo))

@@ -34,6 +34,7 @@ from mssql_lakehouse_tests.customer_360.change_streams import (
 )
 
 DAYS = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(4)]
+DEFAULT_ENCODING = Encoding()
 
 
 def bronze_from_sqlserver(spark, transactions):
@@ -41,7 +42,7 @@ def bronze_from_sqlserver(spark, transactions):
     return first_delivery(events_from_pairs(sqlserver_pairs(raw, "erp"), "sqlserver"))
 
 
-def bronze_from_debezium(spark, lines, encoding=Encoding()):
+def bronze_from_debezium(spark, lines, encoding=DEFAULT_ENCODING):
     from mssql_lakehouse.lib.transforms.debezium import DebeziumEncoding
 
     parsed = parse_envelopes(

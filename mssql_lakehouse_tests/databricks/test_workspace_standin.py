@@ -41,7 +41,7 @@ def test_a_missing_file_is_reported_the_way_the_launcher_expects(standin):
 
 def test_an_endpoint_the_stand_in_does_not_implement_is_refused_and_recorded(standin):
     client = DatabricksClient(host=standin.url, token=TOKEN)
-    with pytest.raises(NotFound, match="stand-in does not implement GET /api/2.1/clusters/list"):
+    with pytest.raises(NotFound, match=r"stand-in does not implement GET /api/2.1/clusters/list"):
         list(client.workspace_client.clusters.list())
     assert standin.unknown_requests == ["GET /api/2.1/clusters/list"]
 

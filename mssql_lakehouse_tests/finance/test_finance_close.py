@@ -163,7 +163,7 @@ def test_retention_keeps_closes_and_vacuum_cannot_silently_remove_them(lh):
     detail = DeltaTable.forPath(lh.spark, lh.path("gold", "financial_close")).detail().collect()[0]
     assert detail.properties["delta.deletedFileRetentionDuration"] == "interval 2555 days"
     assert detail.properties["delta.logRetentionDuration"] == "interval 2555 days"
-    with pytest.raises(Exception, match="(?i)retention"):
+    with pytest.raises(Exception, match=r"(?i)retention"):
         lh.spark.sql(f"VACUUM delta.`{lh.path('gold', 'financial_close')}` RETAIN 0 HOURS")
 
 

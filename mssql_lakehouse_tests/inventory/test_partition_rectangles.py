@@ -19,7 +19,8 @@ def test_days_by_regions_become_the_whole_window_and_the_region_list():
     assert (date.partitions.start.date(), date.partitions.end.date()) == (dt.date(2026, 11, 1), dt.date(2026, 11, 4))
     assert region.partitions == ["amer", "emea"]
     assert slice_predicate([date, region], {}) == (
-        "(`_landing_date` >= TIMESTAMP_NTZ'2026-11-01 00:00:00.000000' AND `_landing_date` < TIMESTAMP_NTZ'2026-11-04 00:00:00.000000')"
+        "(`_landing_date` >= TIMESTAMP_NTZ'2026-11-01 00:00:00.000000'"
+        " AND `_landing_date` < TIMESTAMP_NTZ'2026-11-04 00:00:00.000000')"
         " AND `_region` IN ('amer', 'emea')"
     )
 
@@ -30,5 +31,5 @@ def test_days_by_regions_become_the_whole_window_and_the_region_list():
     ids=["days-not-consecutive", "not-every-combination"],
 )
 def test_a_set_that_is_not_a_rectangle_is_refused(keys):
-    with pytest.raises(ValueError, match="consecutive|every combination"):
+    with pytest.raises(ValueError, match=r"consecutive|every combination"):
         multi_partition_dimensions(inventory_partitions, keys, EXPR)

@@ -122,7 +122,7 @@ def test_the_cluster_gets_the_deployment_the_tables_and_the_source_location_as_p
 
 
 def test_secret_looking_variables_are_refused_as_plain_env():
-    with pytest.raises(SettingsError, match="MSSQL_CLIENT_SECRET.*LAKEHOUSE_DATABRICKS_SECRETS"):
+    with pytest.raises(SettingsError, match=r"MSSQL_CLIENT_SECRET.*LAKEHOUSE_DATABRICKS_SECRETS"):
         launcher_settings({**BASE, "DATABRICKS_TOKEN": "t", "LAKEHOUSE_DATABRICKS_FORWARD_ENV": "MSSQL_CLIENT_SECRET"})
 
 

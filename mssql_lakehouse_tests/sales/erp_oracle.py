@@ -23,7 +23,8 @@ def daily_sku_sales(
     try:
         rows = con.execute(
             """
-            SELECT h."OrderDate", p."ProductNumber", d."SalesOrderID", d."OrderQty", d."UnitPrice", d."UnitPriceDiscount"
+            SELECT h."OrderDate", p."ProductNumber", d."SalesOrderID",
+                d."OrderQty", d."UnitPrice", d."UnitPriceDiscount"
             FROM "Sales"."SalesOrderDetail" d
             JOIN "Sales"."SalesOrderHeader" h ON h."SalesOrderID" = d."SalesOrderID"
             LEFT JOIN "Production"."Product" p ON p."ProductID" = d."ProductID"

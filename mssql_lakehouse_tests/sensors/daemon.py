@@ -1,10 +1,10 @@
 """A sensor evaluated as the Dagster daemon evaluates it, and its requests launched as the daemon launches them.
 
 The daemon calls the sensor's ``evaluate_tick`` with the instance, the code location's
-definitions and the resources the sensor needs, keeps the cursor it returns for the next tick, skips a request whose run key
-already has a run, and creates each run with the request's tags plus the sensor's name and
-the run key. Here the run executes in process, in the same instance, so the sensor's next
-tick sees how it ended.
+definitions and the resources the sensor needs, keeps the cursor it returns for the next
+tick, skips a request whose run key already has a run, and creates each run with the
+request's tags plus the sensor's name and the run key. Here the run executes in process,
+in the same instance, so the sensor's next tick sees how it ended.
 """
 
 from __future__ import annotations

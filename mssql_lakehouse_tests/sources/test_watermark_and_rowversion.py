@@ -114,7 +114,8 @@ def test_rowversion_is_compared_as_bigint(spark, demo_dir):
         # a varying-length encoding it would too. As bigint it is the largest.
         big_id = con.execute(
             'UPDATE "Sales"."SalesOrderHeader" SET "RowVer" = 100000000000000000 '
-            'WHERE "SalesOrderID" = (SELECT min("SalesOrderID") FROM "Sales"."SalesOrderHeader") RETURNING "SalesOrderID"'
+            'WHERE "SalesOrderID" = (SELECT min("SalesOrderID") FROM "Sales"."SalesOrderHeader") '
+            'RETURNING "SalesOrderID"'
         ).fetchone()[0]
     since = versions[len(versions) // 2]
     assert since > 2**53  # beyond what a double holds exactly

@@ -63,7 +63,8 @@ def test_temporal_periods_are_utc_and_debezium_instants_are_the_wall_clock_commi
     zone = ZoneInfo(ZONE)
     with duckdb.connect(str(inventory_path(new_york_demo, "amer")), read_only=True) as con:
         rows = con.execute(
-            'SELECT "ModifiedDate", "ValidFrom" FROM "Production"."ProductInventory" WHERE CAST("ModifiedDate" AS DATE) = ?',
+            'SELECT "ModifiedDate", "ValidFrom" FROM "Production"."ProductInventory" '
+            'WHERE CAST("ModifiedDate" AS DATE) = ?',
             [SPRING_FORWARD],
         ).fetchall()
     assert rows

@@ -83,7 +83,9 @@ class FinanceGrants(dg.ConfigurableResource):
     catalog: str = Field(default="lakehouse", description="Unity Catalog catalog of the tables.")
     grants: dict[str, dict[str, list[str]]] = Field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_GRANTS.items()},
-        description='Layer or "layer.table" -> principal -> privileges, e.g. {"gold": {"finance_readers": ["SELECT"]}}.',
+        description=(
+            'Layer or "layer.table" -> principal -> privileges, e.g. {"gold": {"finance_readers": ["SELECT"]}}.'
+        ),
     )
     revoke_from: list[str] = Field(
         default_factory=lambda: ["account users"],

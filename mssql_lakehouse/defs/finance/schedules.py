@@ -20,7 +20,9 @@ from mssql_lakehouse.settings import LakehouseSettings
 finance_close = dg.define_asset_job(
     "finance_close",
     selection=dg.AssetSelection.groups("finance") - freshness_checks_on([GOLD_CLOSE]),
-    description="Close one reporting period: ledger snapshot -> validated ledger -> trial balance, tagged and archived.",
+    description=(
+        "Close one reporting period: ledger snapshot -> validated ledger -> trial balance, tagged and archived."
+    ),
 )
 
 

@@ -34,7 +34,9 @@ QUARANTINE = dg.AssetKey(["silver", "gl_quarantine"])
             is_required=False,
             metadata={"partition_expr": "posting_date"},
             kinds={"pyspark", "delta"},
-            description="The period's ledger entries: snake_case, typed (money as decimal(19,4)), every journal balanced.",
+            description=(
+                "The period's ledger entries: snake_case, typed (money as decimal(19,4)), every journal balanced."
+            ),
         ),
         "gl_quarantine": dg.AssetOut(
             key=QUARANTINE,

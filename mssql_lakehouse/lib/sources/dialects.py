@@ -24,7 +24,8 @@ CDC min / max LSN            ``sys.fn_cdc_get_min_lsn(ci)`` /              ``cdc
 CDC captured until           time of the max LSN (the capture job logs     end of the last day in ``demo.seeded_days``
                              entries in idle periods too)                  (a seeded day is written whole)
 CDC LSN -> time              ``sys.fn_cdc_map_lsn_to_time(lsn)``           ``cdc.lsn_time_mapping``
-CT changes                   ``CHANGETABLE(CHANGES t, v)``                 net changes from the ``ct.<Schema>_<Table>`` log
+CT changes                   ``CHANGETABLE(CHANGES t, v)``                 net changes from the
+                                                                           ``ct.<Schema>_<Table>`` log
 CT versions                  ``CHANGE_TRACKING_CURRENT_VERSION()``,        ``ct.versions``, ``ct.min_valid_versions``
                              ``CHANGE_TRACKING_MIN_VALID_VERSION(...)``
 rowversion upper bound       ``MIN_ACTIVE_ROWVERSION()`` (exclusive)       max of the column + 1 (no open transactions)
@@ -47,7 +48,7 @@ import datetime as dt
 import decimal
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from mssql_lakehouse.lib.sources.connection import ConnectionSettings
 from mssql_lakehouse.lib.sources.errors import SourceConfigError, SourceConnectionError, UnsupportedTypeError
@@ -453,7 +454,7 @@ class DemoDialect(Dialect):
     name = "demo"
 
     # DuckDB type -> the SQL Server type it stands for in the demo.
-    _TYPES = {
+    _TYPES: ClassVar[dict[str, str]] = {
         "BOOLEAN": "bit",
         "UTINYINT": "tinyint",
         "TINYINT": "smallint",
@@ -476,7 +477,7 @@ class DemoDialect(Dialect):
         "UUID": "uniqueidentifier",
     }
     _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
-    _WIDE_INTEGERS = {"HUGEINT": 38, "UBIGINT": 20, "UHUGEINT": 38}
+    _WIDE_INTEGERS: ClassVar[dict[str, int]] = {"HUGEINT": 38, "UBIGINT": 20, "UHUGEINT": 38}
 
     def quote(self, name: str) -> str:
         return quote_double(name)

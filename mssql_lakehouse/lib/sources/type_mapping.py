@@ -7,49 +7,49 @@ maps DuckDB's types to the SQL Server types they stand for). This module then
 decides, per column, the expression in the source ``SELECT`` and the Spark type
 the column has in the DataFrame (and so in bronze Delta):
 
-==========================================  ==========================  ==================================================
-SQL Server type                             Spark / Delta type          How, and why
-==========================================  ==========================  ==================================================
-bit                                         boolean                     NULL stays NULL.
-tinyint                                     smallint                    Cast at the source: 0..255 does not fit Spark's
-                                                                        signed ``byte`` (255 would wrap to -1).
-smallint / int / bigint                     smallint / int / bigint
-decimal(p,s) / numeric(p,s)                 decimal(p,s)                Exact.
-money                                       decimal(19,4)               Cast at the source; cent-exact, never float.
-smallmoney                                  decimal(10,4)               Cast at the source; cent-exact.
-float / real                                double / float
-date                                        date                        Sent as days since 1970-01-01, turned back by
-                                                                        Spark: ``9999-12-31`` and ``0001-01-01`` are kept
-                                                                        (no Julian/Gregorian shift through java.sql.Date).
-datetime2(n), datetime, smalldatetime       timestamp_ntz               The wall-clock value, no time zone: sent as
-                                                                        microseconds since 1970-01-01 (``DATEDIFF_BIG``)
-                                                                        and turned back by Spark with interval
-                                                                        arithmetic, so neither the driver's
-                                                                        java.sql.Timestamp (JVM time zone, DST gaps, the
-                                                                        hybrid calendar before 1582) nor Spark's session
-                                                                        time zone can shift it. Spark keeps microseconds:
-                                                                        the 7th fractional digit of ``datetime2(7)`` is
-                                                                        truncated, never rounded (``23:59:59.9999999`` ->
-                                                                        ``23:59:59.999999``, not the next day).
-datetimeoffset(n)                           timestamp  +                ``<col>`` is the instant (microseconds since the
-                                            ``<col>_offset_minutes``    epoch in UTC, truncated like datetime2, made a
-                                            int                         timestamp by Spark); the original offset in
-                                                                        minutes goes to its own column. The demo (DuckDB
-                                                                        ``TIMESTAMPTZ``) stores the instant only: its
-                                                                        offset column is 0 (UTC).
-time(n)                                     string                      ``HH:MM:SS[.fffffff]``; Spark has no time type.
-char / varchar / nchar / nvarchar(n|max)    string                      Unicode kept as is, including 4-byte characters
-text / ntext / sysname                                                  (emoji) and values over 8 KB.
-binary / varbinary(n|max) / image           binary
-uniqueidentifier                            string                      Lower-case canonical ``8-4-4-4-12`` text.
-rowversion (``timestamp``)                  bigint                      Cast at the source; compare as bigint only.
-xml                                         string                      ``CAST(... AS nvarchar(max))``.
-hierarchyid                                 string                      ``.ToString()`` (SQL Server only).
-geography / geometry                        string                      Well-known text, ``.STAsText()`` (SQL Server only).
-sql_variant                                 string                      ``CAST(... AS nvarchar(4000))``.
-anything else                               -                           :class:`UnsupportedTypeError` naming the column:
-                                                                        a new type is a decision, not a silent string.
-==========================================  ==========================  ==================================================
+========================================  ========================  ==================================================
+SQL Server type                           Spark / Delta type        How, and why
+========================================  ========================  ==================================================
+bit                                       boolean                   NULL stays NULL.
+tinyint                                   smallint                  Cast at the source: 0..255 does not fit Spark's
+                                                                    signed ``byte`` (255 would wrap to -1).
+smallint / int / bigint                   smallint / int / bigint
+decimal(p,s) / numeric(p,s)               decimal(p,s)              Exact.
+money                                     decimal(19,4)             Cast at the source; cent-exact, never float.
+smallmoney                                decimal(10,4)             Cast at the source; cent-exact.
+float / real                              double / float
+date                                      date                      Sent as days since 1970-01-01, turned back by
+                                                                    Spark: ``9999-12-31`` and ``0001-01-01`` are kept
+                                                                    (no Julian/Gregorian shift through java.sql.Date).
+datetime2(n), datetime, smalldatetime     timestamp_ntz             The wall-clock value, no time zone: sent as
+                                                                    microseconds since 1970-01-01 (``DATEDIFF_BIG``)
+                                                                    and turned back by Spark with interval
+                                                                    arithmetic, so neither the driver's
+                                                                    java.sql.Timestamp (JVM time zone, DST gaps, the
+                                                                    hybrid calendar before 1582) nor Spark's session
+                                                                    time zone can shift it. Spark keeps microseconds:
+                                                                    the 7th fractional digit of ``datetime2(7)`` is
+                                                                    truncated, never rounded (``23:59:59.9999999`` ->
+                                                                    ``23:59:59.999999``, not the next day).
+datetimeoffset(n)                         timestamp  +              ``<col>`` is the instant (microseconds since the
+                                          ``<col>_offset_minutes``  epoch in UTC, truncated like datetime2, made a
+                                          int                       timestamp by Spark); the original offset in
+                                                                    minutes goes to its own column. The demo (DuckDB
+                                                                    ``TIMESTAMPTZ``) stores the instant only: its
+                                                                    offset column is 0 (UTC).
+time(n)                                   string                    ``HH:MM:SS[.fffffff]``; Spark has no time type.
+char / varchar / nchar / nvarchar(n|max)  string                    Unicode kept as is, including 4-byte characters
+text / ntext / sysname                                              (emoji) and values over 8 KB.
+binary / varbinary(n|max) / image         binary
+uniqueidentifier                          string                    Lower-case canonical ``8-4-4-4-12`` text.
+rowversion (``timestamp``)                bigint                    Cast at the source; compare as bigint only.
+xml                                       string                    ``CAST(... AS nvarchar(max))``.
+hierarchyid                               string                    ``.ToString()`` (SQL Server only).
+geography / geometry                      string                    Well-known text, ``.STAsText()`` (SQL Server only).
+sql_variant                               string                    ``CAST(... AS nvarchar(4000))``.
+anything else                             -                         :class:`UnsupportedTypeError` naming the column:
+                                                                    a new type is a decision, not a silent string.
+========================================  ========================  ==================================================
 
 ``preferTimestampNTZ=true`` is set on every read as well, so a timestamp that
 ever arrives as a plain JDBC timestamp is also read as wall-clock time.
