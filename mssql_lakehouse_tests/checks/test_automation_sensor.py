@@ -9,7 +9,7 @@ from mssql_lakehouse.defs.automation import automation_condition_sensor
 from mssql_lakehouse.settings import LakehouseSettings
 
 CUSTOMER_360 = dg.AssetKey(["gold", "customer_360"])
-CUSTOMERS = dg.AssetKey(["silver", "customers"])
+HISTORY = dg.AssetKey(["silver", "customers_history"])  # the table the profile is built from
 DAY = "2026-11-30"
 
 
@@ -29,11 +29,11 @@ def test_it_requests_the_profile_once_per_upstream_change_and_never_for_history(
     selection = automation_condition_sensor(defs.assets).asset_selection
     with dg.instance_for_test() as instance:
         # A day written before the sensor first looks is history: switching it on replays nothing.
-        instance.report_runless_asset_event(dg.AssetMaterialization(CUSTOMERS, partition=DAY))
+        instance.report_runless_asset_event(dg.AssetMaterialization(HISTORY, partition=DAY))
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
         assert first.total_requested == 0
 
-        instance.report_runless_asset_event(dg.AssetMaterialization(CUSTOMERS, partition=DAY))
+        instance.report_runless_asset_event(dg.AssetMaterialization(HISTORY, partition=DAY))
         changed = dg.evaluate_automation_conditions(
             defs=defs, instance=instance, asset_selection=selection, cursor=first.cursor
         )
