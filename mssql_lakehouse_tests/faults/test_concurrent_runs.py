@@ -99,13 +99,12 @@ def _run_at_once_and_in_turn(
         for n, p in zip(RUN_NAMES, partitions, strict=True)
     ]
     try:
-        in_turn = make_lakehouse(f"{name}_in_turn")
-        shutil.copytree(inputs / "demo_erp", in_turn.home / "demo_erp")
-        # Resources and the landing zone are found through the environment when a run starts.
+        # The settings (the landing zone among them) are read when the lakehouse's definitions are built.
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("LAKEHOUSE_HOME", str(in_turn.home))
             for variable, value in (environment or {}).items():
                 mp.setenv(variable, value)
+            in_turn = make_lakehouse(f"{name}_in_turn")
+            shutil.copytree(inputs / "demo_erp", in_turn.home / "demo_erp")
             for partition in partitions:
                 in_turn.execute(job, partition_key=partition)
         for run in runs:
