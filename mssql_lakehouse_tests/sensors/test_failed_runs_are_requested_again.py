@@ -25,7 +25,7 @@ MAX_ATTEMPTS = 3
 
 
 def failed_runs_recorded(lh) -> list[tuple[str, str]]:
-    uri = lh.defs.get_repository_def().get_top_level_resources()["run_alerts"].uri
+    uri = lh.defs.resources["run_alerts"].uri
     return sorted((a["job_name"], a["partition"]) for a in run_alerts.read(uri) if a["kind"] == "run_failure")
 
 
