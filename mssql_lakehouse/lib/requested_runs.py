@@ -151,3 +151,23 @@ def with_retries(followed: FollowUp, new: list[Requested]) -> tuple[list[Request
     retries = [r.again() for r in followed.failed if r.target not in targets]
     waiting = [r for r in followed.waiting if r.target not in targets]
     return [*new, *retries], [*waiting, *new, *retries]
+
+
+def covering_refresh(
+    starts: list[str], ends: list[str], failed: list[Requested], after: int, key_prefix: str, trigger: dict[str, str]
+) -> Requested | None:
+    """One run over the smallest range covering the new stale ranges and the failed refreshes to retry.
+
+    A refresh with new stale data counts its attempts afresh (new input); a retry alone counts on.
+    """
+    all_starts = [*starts, *(r.tags[RANGE_START_TAG] for r in failed)]
+    all_ends = [*ends, *(r.tags[RANGE_END_TAG] for r in failed)]
+    if not all_starts:
+        return None
+    start, end = min(all_starts), max(all_ends)
+    attempt = 1 if starts else max(r.attempt for r in failed) + 1
+    return Requested(
+        run_key=f"{key_prefix}:{start}..{end}:{after}#attempt{attempt}",
+        attempt=attempt,
+        tags={RANGE_START_TAG: start, RANGE_END_TAG: end, **trigger},
+    )

@@ -49,9 +49,9 @@ from mssql_lakehouse.defs.customer_360.common import (
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.partitions import daily_partitions
 from mssql_lakehouse.lib.requested_runs import (
-    RANGE_END_TAG,
     RANGE_START_TAG,
     Requested,
+    covering_refresh,
     follow_up,
     log_notes,
     skip_reason,
@@ -249,16 +249,8 @@ def stale_gold_days(history: list[dg.EventLogRecord], gold: list[dg.EventLogReco
 def gold_refresh(stale: list[str], failed: list[Requested], after: int) -> Requested | None:
     """One run of ``gold/customer_360`` over the range covering the stale days and failed refreshes."""
     failed = [r for r in failed if RANGE_START_TAG in r.tags]
-    starts = [*stale[:1], *(r.tags[RANGE_START_TAG] for r in failed)]
-    ends = [*stale[-1:], *(r.tags[RANGE_END_TAG] for r in failed)]
-    if not starts:
-        return None
-    start, end = min(starts), max(ends)
-    attempt = 1 if stale else max(r.attempt for r in failed) + 1
-    return Requested(
-        run_key=f"{GOLD_REFRESH_PREFIX}:{start}..{end}:{after}#attempt{attempt}",
-        attempt=attempt,
-        tags={RANGE_START_TAG: start, RANGE_END_TAG: end, "customer_360/trigger": "late_data"},
+    return covering_refresh(
+        stale[:1], stale[-1:], failed, after, GOLD_REFRESH_PREFIX, {"customer_360/trigger": "late_data"}
     )
 
 

@@ -23,9 +23,8 @@ from mssql_lakehouse.defs.sales.jobs import sales_gold_refresh
 from mssql_lakehouse.defs.sales.silver import LINES, ORDERS
 from mssql_lakehouse.lib.partitions import daily_partitions
 from mssql_lakehouse.lib.requested_runs import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     Requested,
+    covering_refresh,
     follow_up,
     log_notes,
     skip_reason,
@@ -67,17 +66,8 @@ def refresh_request(stale: dict[str, tuple[str, int]], failed: list[Requested], 
     The range is the smallest one that covers them all: refreshing a fresh gold day in between
     recomputes what it holds, while a run per range would race on the rolling weeks they share.
     """
-    starts = [*stale, *(r.tags[RANGE_START_TAG] for r in failed)]
-    ends = [*(end for end, _ in stale.values()), *(r.tags[RANGE_END_TAG] for r in failed)]
-    if not starts:
-        return None
-    start, end = min(starts), max(ends)
-    # New late data is a new input: its refresh counts its attempts afresh.
-    attempt = 1 if stale else max(r.attempt for r in failed) + 1
-    return Requested(
-        run_key=f"late-data:{start}..{end}:{after}#attempt{attempt}",
-        attempt=attempt,
-        tags={RANGE_START_TAG: start, RANGE_END_TAG: end, "lakehouse/trigger": "late_data"},
+    return covering_refresh(
+        list(stale), [end for end, _ in stale.values()], failed, after, "late-data", {"lakehouse/trigger": "late_data"}
     )
 
 
