@@ -29,6 +29,17 @@ DELTA_CONF = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
+# Local runs are small (the demo, tests, a developer's day of data): there, compiling each query and
+# expression to Java costs more than it saves, and the JIT compiler spends a core on the classes it
+# generates. Measured with benchmarks/step_profile.py (the sales nightly run of one day at scale
+# 0.05): 63 s of steps with Spark's defaults, 48 s without code generation; the test suite went from
+# 99 to 56 min. Adaptive execution stays on: without it Delta's DELETE left an unreferenced deletion
+# vector file behind. A large local run can set these back through the Spark resource's extra_conf.
+SMALL_DATA_CONF = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+}
+
 
 def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: Path) -> dict[str, str]:
     return {
@@ -51,6 +62,7 @@ def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: 
         # Python workers (UDFs) run the driver's interpreter, with its packages, not whatever python3
         # is first on PATH.
         "spark.pyspark.python": sys.executable,
+        **SMALL_DATA_CONF,
     }
 
 
