@@ -369,9 +369,13 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         if added:
             metadata["columns_added"] = ", ".join(added)
         if settings.mode == "merge" and len(dimensions) == 1:
-            metadata["touched_partition_values"] = dg.MetadataValue.json(
-                self._touched_values(spark, location, version, dimensions[0].partition_expr)
+            changed_rows = sum(
+                int(metrics.get(f"numTargetRows{kind}", 0)) for kind in ("Inserted", "Updated", "Deleted")
             )
+            touched = (
+                self._touched_values(spark, location, version, dimensions[0].partition_expr) if changed_rows else []
+            )
+            metadata["touched_partition_values"] = dg.MetadataValue.json(touched)
         return metadata
 
     def _write(

@@ -107,12 +107,17 @@ class DeltaLocation:
 
     def commits_after(self, spark: SparkSession, version: int | None) -> list[dict[str, Any]]:
         """The commits made after ``version`` (all of them if None), oldest first."""
-        latest = self.version(spark)
-        if latest is None or (version is not None and latest <= version):
+        if not self.exists(spark):
             return []
-        # Delta reads one commit file per version of the history asked for: ask for those only.
-        history = self.delta_table(spark).history(latest - (-1 if version is None else version))
-        return [r.asDict(recursive=True) for r in history.orderBy("version").collect()]
+        # Delta reads one commit file per version of the history asked for: ask for the few a write
+        # expects (its own, and a competitor's or two), and for more only while they all are newer.
+        limit = 4
+        while True:
+            history = [r.asDict(recursive=True) for r in self.delta_table(spark).history(limit).collect()]
+            newer = [commit for commit in history if version is None or commit["version"] > version]
+            if len(newer) < limit:
+                return sorted(newer, key=lambda commit: commit["version"])
+            limit *= 4
 
     def commit_tagged(self, spark: SparkSession, key: str, value: str, after: int | None) -> dict[str, Any] | None:
         """The commit after version ``after`` whose ``userMetadata`` has ``key`` = ``value``, if any.
