@@ -31,16 +31,21 @@ def run_partitions(
     return result, seconds
 
 
-def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
-    """Wall seconds of each step of a run, from its STEP_START to its STEP_SUCCESS event."""
+def step_intervals(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Each step's start and end time, from its STEP_START to its STEP_SUCCESS or STEP_FAILURE event."""
     started: dict[str, float] = {}
-    seconds: dict[str, float] = {}
+    intervals: dict[str, tuple[float, float]] = {}
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None or event.step_key is None:
             continue
         if event.event_type_value == "STEP_START":
             started[event.step_key] = entry.timestamp
-        elif event.event_type_value == "STEP_SUCCESS" and event.step_key in started:
-            seconds[event.step_key] = entry.timestamp - started[event.step_key]
-    return seconds
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
+            intervals[event.step_key] = (started[event.step_key], entry.timestamp)
+    return intervals
+
+
+def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+    """Wall seconds of each step of a run."""
+    return {step: end - start for step, (start, end) in step_intervals(instance, run_id).items()}

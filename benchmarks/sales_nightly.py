@@ -7,8 +7,8 @@ backfill: on a fresh lakehouse, seeds 31 days at --backfill-scale (default 0.2, 
           within minutes), times one single run over days 1-30, then one run for day 31,
           and prints the per-day cost ratio.
 
-Each part runs in a subprocess of this script with its own temporary LAKEHOUSE_HOME, since
-`mssql_lakehouse.definitions` reads it at import. Seeds and the Spark start are not timed;
+Each part runs in a subprocess of this script with its own temporary LAKEHOUSE_HOME (the
+settings are read from the environment when the definitions are built). Seeds and the Spark start are not timed;
 "order lines" are the rows the run wrote to bronze.sales_order_detail. The child's logs go
 to a file and are shown only if it fails.
 
@@ -43,8 +43,9 @@ def run_part(part: str, home: Path, scale: float) -> dict:
     import dagster as dg
     from _common import run_partitions
 
-    from mssql_lakehouse.definitions import defs
+    from mssql_lakehouse.definitions import build_defs
     from mssql_lakehouse.defs.sales.bronze import DETAIL_KEY
+    from mssql_lakehouse.settings import LakehouseSettings
     from mssql_lakehouse_demo import seed
 
     days = 8 if part == "nightly" else 31
@@ -53,6 +54,7 @@ def run_part(part: str, home: Path, scale: float) -> dict:
     seed_seconds = time.perf_counter() - began
     print(f"[{part}] seeded {days} days at scale {scale} in {seed_seconds:.1f} s", flush=True)
 
+    defs = build_defs(LakehouseSettings.from_env(), slices=("sales", "run_alerts"))
     defs.resources["spark"].get_session()  # start the JVM untimed
     (home / "dagster_home").mkdir()
     instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))

@@ -1,0 +1,119 @@
+"""Benchmark: where a nightly sales run spends its time, step by step, in Spark jobs and seconds.
+
+Seeds --days demo days from 2026-10-01 at --scale, backfills all but the last one in one untimed
+run, then runs `sales_nightly` for the last seeded day. Spark's event log gives every job's
+submission time and call site; the Dagster event log gives each step's start and end, so each
+job is counted in its step.
+
+    .venv/bin/python benchmarks/step_profile.py [--scale 0.05] [--days 3] [--sites] [--conf KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FIRST_DAY = dt.date(2026, 10, 1)
+
+
+def spark_jobs(event_dir: Path) -> list[tuple[float, str]]:
+    """(submission time in s, call site) of every job in the event logs under ``event_dir``."""
+    jobs = []
+    for log in (path for path in event_dir.rglob("*") if path.is_file() and not path.name.startswith(".")):
+        for line in log.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("Event") != "SparkListenerJobStart":
+                continue
+            properties = event.get("Properties") or {}
+            site = properties.get("spark.job.description") or properties.get("callSite.short")
+            if not site:
+                stages = event.get("Stage Infos") or [{}]
+                site = stages[-1].get("Stage Name", "?")
+            jobs.append((event["Submission Time"] / 1000, site))
+    return jobs
+
+
+def profile(label: str, instance, run_id: str, seconds: float, jobs, show_sites: bool) -> None:
+    from _common import step_intervals
+
+    intervals = step_intervals(instance, run_id)
+    print(f"\n{label}: {seconds:.1f} s in all, {len(intervals)} steps")
+    print(f"{'step':58} {'jobs':>5} {'seconds':>8}")
+    total_jobs = 0
+    for step, (start, end) in sorted(intervals.items(), key=lambda item: item[1][0]):
+        inside = [site for at, site in jobs if start <= at <= end]
+        total_jobs += len(inside)
+        print(f"{step:58} {len(inside):5} {end - start:8.2f}")
+        if show_sites:
+            for site, n in collections.Counter(inside).most_common():
+                print(f"    {n:3} x {site}")
+    step_total = sum(end - start for start, end in intervals.values())
+    print(f"{'all steps':58} {total_jobs:5} {step_total:8.2f}")
+    print(f"{'mean per step':58} {total_jobs / max(len(intervals), 1):5.1f} {step_total / max(len(intervals), 1):8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=0.05)
+    parser.add_argument("--days", type=int, default=3, help="days seeded; all but the last are backfilled untimed")
+    parser.add_argument("--sites", action="store_true", help="list each step's jobs by call site")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting to try")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_steps_"))
+    home, events = tmp / "home", tmp / "spark-events"
+    events.mkdir(parents=True)
+    os.environ.update(LAKEHOUSE_HOME=str(home), LAKEHOUSE_DEPLOYMENT="local")
+    for var in ("LAKEHOUSE_TABLES_ROOT", "LAKEHOUSE_DEMO_ERP_DIR", "MSSQL_SERVER"):
+        os.environ.pop(var, None)
+
+    import dagster as dg
+    from _common import run_partitions
+
+    from mssql_lakehouse.definitions import build_defs
+    from mssql_lakehouse.lib.resources.spark import local_spark_session
+    from mssql_lakehouse.settings import LakehouseSettings
+    from mssql_lakehouse_demo import seed
+
+    seed(home / "demo_erp", FIRST_DAY, args.days, args.scale)
+    settings = LakehouseSettings.from_env()
+    began = time.perf_counter()
+    local_spark_session(
+        extra_conf={
+            "spark.eventLog.enabled": "true",
+            "spark.eventLog.compress": "false",
+            "spark.eventLog.rolling.enabled": "false",
+            "spark.eventLog.dir": events.as_uri(),
+            **dict(setting.split("=", 1) for setting in args.conf),
+        },
+        paths=settings.paths,
+    )
+    print(f"JVM and Spark session start: {time.perf_counter() - began:.1f} s", file=sys.stderr)
+    (home / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
+    job = build_defs(settings, slices=("sales", "run_alerts")).resolve_job_def("sales_nightly")
+
+    def day(n: int) -> str:
+        return (FIRST_DAY + dt.timedelta(days=n - 1)).isoformat()
+
+    if args.days > 1:
+        run_partitions(job, instance, day(1), day(args.days - 1), "warm-up backfill")
+    label = f"nightly, {day(args.days)} (scale {args.scale})"
+    result, seconds = run_partitions(job, instance, day(args.days), None, label)
+    # The event log is flushed as jobs run; stopping the session closes it.
+    from pyspark.sql import SparkSession
+
+    SparkSession.getActiveSession().stop()
+    jobs = spark_jobs(events)
+    profile(label, instance, result.run_id, seconds, jobs, args.sites)
+
+
+if __name__ == "__main__":
+    main()
