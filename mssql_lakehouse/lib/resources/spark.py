@@ -30,12 +30,14 @@ DELTA_CONF = {
 }
 
 # Local runs are small (the demo, tests, a developer's day of data): there, compiling each query and
-# expression to Java costs more than it saves, and the JIT compiler spends a core on the classes it
-# generates. Measured with benchmarks/step_profile.py (the sales nightly run of one day at scale
-# 0.05): 63 s of steps with Spark's defaults, 48 s without code generation; the test suite went from
-# 99 to 56 min. Adaptive execution stays on: without it Delta's DELETE left an unreferenced deletion
-# vector file behind. A large local run can set these back through the Spark resource's extra_conf.
+# expression to Java and re-planning queries as their stages finish cost more than they save, and the
+# JIT compiler spends a core on the classes Spark generates. Measured on the sales nightly run of one
+# day at scale 0.05 (benchmarks/step_profile.py): 63 s of steps with Spark's defaults, 44 s with
+# these; one Customer 360 test took 158 s with the defaults, 166 s with code generation off alone
+# and 102 s with both off; the test suite 99 min with the defaults and 56 min with these.
+# A large local run can set them back through the Spark resource's extra_conf.
 SMALL_DATA_CONF = {
+    "spark.sql.adaptive.enabled": "false",
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
 }
