@@ -40,10 +40,10 @@ def spark_jobs(event_dir: Path) -> list[tuple[float, str]]:
     return jobs
 
 
-def profile(label: str, instance, run_id: str, seconds: float, jobs, show_sites: bool) -> None:
-    from _common import step_intervals
-
-    intervals = step_intervals(instance, run_id)
+def profile(
+    label: str, seconds: float, intervals: dict[str, tuple[float, float]], jobs: list[tuple[float, str]], sites: bool
+) -> None:
+    """Each step's Spark jobs (those submitted between its start and end) and seconds."""
     print(f"\n{label}: {seconds:.1f} s in all, {len(intervals)} steps")
     print(f"{'step':58} {'jobs':>5} {'seconds':>8}")
     total_jobs = 0
@@ -51,7 +51,7 @@ def profile(label: str, instance, run_id: str, seconds: float, jobs, show_sites:
         inside = [site for at, site in jobs if start <= at <= end]
         total_jobs += len(inside)
         print(f"{step:58} {len(inside):5} {end - start:8.2f}")
-        if show_sites:
+        if sites:
             for site, n in collections.Counter(inside).most_common():
                 print(f"    {n:3} x {site}")
     step_total = sum(end - start for start, end in intervals.values())
@@ -75,7 +75,7 @@ def main() -> None:
         os.environ.pop(var, None)
 
     import dagster as dg
-    from _common import run_partitions
+    from _common import run_partitions, step_intervals
 
     from mssql_lakehouse.definitions import build_defs
     from mssql_lakehouse.lib.resources.spark import local_spark_session
@@ -111,8 +111,7 @@ def main() -> None:
     from pyspark.sql import SparkSession
 
     SparkSession.getActiveSession().stop()
-    jobs = spark_jobs(events)
-    profile(label, instance, result.run_id, seconds, jobs, args.sites)
+    profile(label, seconds, step_intervals(instance, result.run_id), spark_jobs(events), args.sites)
 
 
 if __name__ == "__main__":
