@@ -68,7 +68,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from mssql_lakehouse.lib.io.delta_tables import DeltaLocation, commit_metadata
+from mssql_lakehouse.lib.io.delta_tables import DeltaLocation, TableState, commit_metadata
 from mssql_lakehouse.lib.io.partition_predicates import (
     describe_partitions,
     multi_partition_dimensions,
@@ -315,13 +315,14 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         tags = {**_commit_tags(context), "write_id": uuid.uuid4().hex}
         retries: list[str] = []
         while True:
-            read_version = location.version(spark)
+            state = location.state(spark)
+            seen = state.last_commit_at if state else None
             try:
                 with commit_metadata(spark, tags):
-                    added, layout = self._write(spark, location, obj, settings, dimensions, metadata_in)
+                    added, layout = self._write(spark, location, state, obj, settings, dimensions, metadata_in)
                 break
             except DELTA_CONFLICTS as conflict:
-                competitor = _describe_competitor(location.commits_after(spark, read_version))
+                competitor = _describe_competitor(location.commits_since(spark, seen))
                 if len(retries) >= self._conflict_retries:
                     raise DeltaWriteConflictError(
                         f"{location.name}: the write lost a Delta conflict {len(retries) + 1} times in a row;"
@@ -336,11 +337,10 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
                 )
                 time.sleep(delay)
 
-        commit = location.commit_tagged(spark, "write_id", tags["write_id"], read_version)
+        commit, latest = location.commit_tagged(spark, "write_id", tags["write_id"], seen)
         if commit is None:
             # Delta commits nothing for a write that changes nothing (no rows to remove or add).
-            version_read = read_version if read_version is not None else location.version(spark)
-            commit = {"version": version_read, "operation": "NONE (nothing to change)"}
+            commit = {"version": latest, "operation": "NONE (nothing to change)"}
         version = int(commit["version"])
         written = location.read(spark, version=version)
         metrics = commit.get("operationMetrics") or {}
@@ -382,12 +382,14 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         self,
         spark: SparkSession,
         location: DeltaLocation,
+        state: TableState | None,
         obj: DataFrame,
         settings: WriteSettings,
         dimensions: Sequence[TablePartitionDimension],
         metadata: Mapping[str, Any],
     ) -> tuple[list[str], TableLayout]:
-        """One attempt at the write, against the table's latest snapshot; returns the columns it adds and the layout."""
+        """One attempt at the write of ``obj`` into the table as ``state`` found it (None: no table yet);
+        returns the columns it adds and the table's layout."""
         incoming = obj.drop(settings.merge_delete_flag) if settings.merge_delete_flag else obj
         column_types = {f.name: f.dataType for f in incoming.schema.fields}
         predicate = slice_predicate(dimensions, column_types)
@@ -396,7 +398,7 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
             # Matched only within the partitions, a row of another one would be inserted again by
             # every replay. (An overwrite's rows are checked by Delta against its replaceWhere.)
             refuse_rows_outside(location.name, obj, scope, dimensions)
-        if not location.exists(spark):
+        if state is None:
             if predicate and settings.mode == "overwrite":
                 # Delta checks an overwrite's rows against replaceWhere; refused here, nothing is created.
                 refuse_rows_outside(location.name, incoming, predicate, dimensions)
@@ -413,9 +415,11 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
                         " (if none is, a run killed while creating it left them: remove the folder)"
                     ) from error
                 raise
+            # Read back: a run that created it meanwhile may have laid it out otherwise (another table_layout).
+            state = location.state(spark)
         target = location.read(spark)
         added = check_compatible(location.name, target.schema, incoming.schema, settings.evolution)
-        layout = location.layout(spark, dimensions)
+        layout = state.layout(dimensions)
         if settings.mode == "merge":
             target_scope = None
             if scope:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dagster._core.storage.db_io_manager import TablePartitionDimension
@@ -21,6 +22,18 @@ from pyspark.sql.types import StructType
 from mssql_lakehouse.lib.io.table_layout import PARTITION_DATE, TableLayout
 
 COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+@dataclass(frozen=True)
+class TableState:
+    """A table as a write reads it before writing."""
+
+    partition_columns: tuple[str, ...]
+    # The time of the table's latest commit: any commit after it is the write's own or another writer's.
+    last_commit_at: datetime
+
+    def layout(self, dimensions: Sequence[TablePartitionDimension]) -> TableLayout:
+        return TableLayout.of_table(self.partition_columns, dimensions)
 
 
 @dataclass(frozen=True)
@@ -95,18 +108,24 @@ class DeltaLocation:
             builder = builder.property(name, value)
         builder.execute()
 
-    def layout(self, spark: SparkSession, dimensions: Sequence[TablePartitionDimension]) -> TableLayout:
-        detail = self.delta_table(spark).detail().select("partitionColumns").collect()[0]
-        return TableLayout.of_table(detail["partitionColumns"], dimensions)
+    def state(self, spark: SparkSession) -> TableState | None:
+        """What a write reads of the table before writing, or None if there is no table.
 
-    def version(self, spark: SparkSession) -> int | None:
-        """The table's latest version, or None if there is no table."""
+        ``DESCRIBE DETAIL`` is a command answered from the Delta log on the driver; unlike
+        ``DeltaTable.detail()`` or ``history()`` it runs no Spark job.
+        """
         if not self.exists(spark):
             return None
-        return int(self.delta_table(spark).history(1).select("version").collect()[0]["version"])
+        detail = spark.sql(f"DESCRIBE DETAIL {self.qualified_name}").collect()[0]
+        return TableState(tuple(detail["partitionColumns"]), detail["lastModified"])
 
-    def commits_after(self, spark: SparkSession, version: int | None) -> list[dict[str, Any]]:
-        """The commits made after ``version`` (all of them if None), oldest first."""
+    def commits_since(self, spark: SparkSession, seen: datetime | None) -> list[dict[str, Any]]:
+        """The commits made at or after time ``seen`` (all of them if None), oldest first.
+
+        ``seen`` is a :class:`TableState`'s ``last_commit_at``: the result is the commit that state
+        read (if its time is unchanged), and every commit made after it. Delta gives history times
+        that increase with the version, so the newest commits are read until one is older.
+        """
         if not self.exists(spark):
             return []
         # Delta reads one commit file per version of the history asked for: ask for the few a write
@@ -114,24 +133,29 @@ class DeltaLocation:
         limit = 4
         while True:
             history = [r.asDict(recursive=True) for r in self.delta_table(spark).history(limit).collect()]
-            newer = [commit for commit in history if version is None or commit["version"] > version]
-            if len(newer) < limit:
-                return sorted(newer, key=lambda commit: commit["version"])
+            since = [commit for commit in history if seen is None or commit["timestamp"] >= seen]
+            if len(since) < limit:
+                return sorted(since, key=lambda commit: commit["version"])
             limit *= 4
 
-    def commit_tagged(self, spark: SparkSession, key: str, value: str, after: int | None) -> dict[str, Any] | None:
-        """The commit after version ``after`` whose ``userMetadata`` has ``key`` = ``value``, if any.
+    def commit_tagged(
+        self, spark: SparkSession, key: str, value: str, since: datetime | None
+    ) -> tuple[dict[str, Any] | None, int | None]:
+        """The commit since time ``since`` whose ``userMetadata`` has ``key`` = ``value`` (None if
+        there is none), and the table's latest version (None if there is no table).
 
         Other runs may have committed since, so "the latest commit" need not be the caller's.
         """
-        for commit in reversed(self.commits_after(spark, after)):
+        commits = self.commits_since(spark, since)
+        for commit in reversed(commits):
             try:
                 tags = json.loads(commit.get("userMetadata") or "{}")
             except ValueError:
                 continue
             if isinstance(tags, dict) and tags.get(key) == value:
-                return commit
-        return None
+                return commit, commits[-1]["version"]
+        latest = commits[-1]["version"] if commits else None
+        return None, latest
 
     def ensure_schema(self, spark: SparkSession) -> None:
         if self.catalog:
