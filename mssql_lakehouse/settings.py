@@ -436,6 +436,28 @@ class DatabricksWorkspaceSettings:
             object.__setattr__(self, "wait_timeout_seconds", self.run_timeout_seconds + 300)
 
 
+def _spark_conf(raw: str) -> dict[str, str]:
+    try:
+        conf = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"is not JSON ({error.msg})") from None
+    if not isinstance(conf, dict) or not all(isinstance(k, str) and k.startswith("spark.") for k in conf):
+        raise ValueError('must be a JSON object of Spark settings like {"spark.sql.shuffle.partitions": "8"}')
+    return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in conf.items()}
+
+
+@dataclass(frozen=True)
+class LocalSparkSettings:
+    """The local Spark session; a Databricks cluster keeps its runtime's session and settings."""
+
+    master: str = setting("LAKEHOUSE_SPARK_MASTER", "local[*]")
+    driver_memory: str = setting("LAKEHOUSE_SPARK_DRIVER_MEMORY", "4g")
+    # small_data: code generation and adaptive execution off (the demo, tests, a day of a small
+    # source); spark_defaults: Spark's own, for local runs of real volumes (README, "Local Spark").
+    tuning: str = setting("LAKEHOUSE_SPARK_TUNING", "small_data", parse=_choice("small_data", "spark_defaults"))
+    conf: dict[str, str] = setting("LAKEHOUSE_SPARK_CONF", factory=dict, parse=_spark_conf)
+
+
 @dataclass(frozen=True)
 class MaintenanceSettings:
     cron: str = setting(
@@ -445,6 +467,7 @@ class MaintenanceSettings:
 
 SECTIONS: dict[str, type] = {
     "paths": PathsSettings,
+    "local_spark": LocalSparkSettings,
     "business_day": BusinessDaySettings,
     "sources": SourcesSettings,
     "sales": SalesSettings,
@@ -462,6 +485,7 @@ class LakehouseSettings:
     """Every setting of the code location, parsed and validated once by :meth:`from_env`."""
 
     paths: PathsSettings = field(default_factory=PathsSettings)
+    local_spark: LocalSparkSettings = field(default_factory=LocalSparkSettings)
     business_day: BusinessDaySettings = field(default_factory=BusinessDaySettings)
     sources: SourcesSettings = field(default_factory=SourcesSettings)
     sales: SalesSettings = field(default_factory=SalesSettings)

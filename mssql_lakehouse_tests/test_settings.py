@@ -26,6 +26,15 @@ GIVEN = {
     "LAKEHOUSE_DEMO_ERP_DIR": ("/srv/demo", "paths", "demo_erp_dir", Path("/srv/demo")),
     "LAKEHOUSE_JAR_CACHE": ("/srv/jars", "paths", "jar_cache_dir", Path("/srv/jars")),
     "LAKEHOUSE_RUN_ALERTS_URI": ("/srv/alerts", "paths", "run_alerts_uri", "/srv/alerts"),
+    "LAKEHOUSE_SPARK_MASTER": ("local[2]", "local_spark", "master", "local[2]"),
+    "LAKEHOUSE_SPARK_DRIVER_MEMORY": ("12g", "local_spark", "driver_memory", "12g"),
+    "LAKEHOUSE_SPARK_TUNING": ("Spark_Defaults", "local_spark", "tuning", "spark_defaults"),
+    "LAKEHOUSE_SPARK_CONF": (
+        '{"spark.sql.shuffle.partitions": 8, "spark.sql.adaptive.enabled": true}',
+        "local_spark",
+        "conf",
+        {"spark.sql.shuffle.partitions": "8", "spark.sql.adaptive.enabled": "true"},
+    ),
     "LAKEHOUSE_ERP_TIMEZONE": ("America/New_York", "business_day", "erp_timezone", "America/New_York"),
     "LAKEHOUSE_PARTITIONS_START": ("2025-07-01", "business_day", "partitions_start", "2025-07-01"),
     "MSSQL_SERVER": ("erp.example.net", "sources", "server", "erp.example.net"),
@@ -162,6 +171,8 @@ def test_the_error_names_every_bad_or_missing_variable_at_once():
                 "LAKEHOUSE_SALES_CUTOFF_CRON": "at two",
                 "LAKEHOUSE_FINANCE_GRANTS": "{not json",
                 "LAKEHOUSE_DR_TABLES": "silver/x`; DROP TABLE y",
+                "LAKEHOUSE_SPARK_CONF": '{"shuffle.partitions": 8}',  # not a Spark setting
+                "LAKEHOUSE_SPARK_TUNING": "fast",
                 "LAKEHOUSE_DEPLOYMENT": "databricks",  # without workspace or tables
             }
         )
@@ -173,6 +184,8 @@ def test_the_error_names_every_bad_or_missing_variable_at_once():
         "LAKEHOUSE_SALES_CUTOFF_CRON",
         "LAKEHOUSE_FINANCE_GRANTS",
         "LAKEHOUSE_DR_TABLES",
+        "LAKEHOUSE_SPARK_CONF",
+        "LAKEHOUSE_SPARK_TUNING",
         "LAKEHOUSE_CATALOG",
         "DATABRICKS_HOST",
         "DATABRICKS_TOKEN",

@@ -186,7 +186,7 @@ def export_inventory(demo_dir: Path | None, day: dt.date, regions: tuple[str, ..
         settings = LakehouseSettings.from_env()
         landing = InventoryConfig.from_settings(settings)
         targets = list(regions or settings.inventory.regions)
-        spark = SparkResource.from_settings(settings.paths).get_session()
+        spark = SparkResource.from_settings(settings).get_session()
         for region in targets:
             target = Path(landing.landing_dir(region, day.isoformat()))
             written = write_export(spark, folder, day, region, target, fmt)

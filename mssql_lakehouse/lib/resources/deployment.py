@@ -31,7 +31,7 @@ def erp_source(settings: LakehouseSettings) -> MssqlSource:
 
 
 def resources_for(settings: LakehouseSettings) -> dict[str, Any]:
-    spark = SparkResource.from_settings(settings.paths)
+    spark = SparkResource.from_settings(settings)
     shared = {
         "spark": spark,
         "erp": erp_source(settings),

@@ -12,6 +12,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -19,7 +20,7 @@ from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
 
 from mssql_lakehouse.lib.resources import jars
-from mssql_lakehouse.settings import PathsSettings
+from mssql_lakehouse.settings import LakehouseSettings, PathsSettings
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -29,13 +30,15 @@ DELTA_CONF = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
-# Local runs are small (the demo, tests, a developer's day of data): there, compiling each query and
-# expression to Java and re-planning queries as their stages finish cost more than they save, and the
-# JIT compiler spends a core on the classes Spark generates. Measured on the sales nightly run of one
-# day at scale 0.05 (benchmarks/step_profile.py): 63 s of steps with Spark's defaults, 44 s with
-# these; one Customer 360 test took 158 s with the defaults, 166 s with code generation off alone
-# and 102 s with both off; the test suite 99 min with the defaults and 56 min with these.
-# A large local run can set them back through the Spark resource's extra_conf.
+# The "small_data" tuning (LAKEHOUSE_SPARK_TUNING), the local default. Local runs are mostly small (the
+# demo, tests, a developer's day of data): there, compiling each query and expression to Java and
+# re-planning queries as their stages finish cost more than they save, and the JIT compiler spends a
+# core on the classes Spark generates. Measured on the sales nightly run of one day at scale 0.05
+# (benchmarks/step_profile.py): 63 s of steps with Spark's defaults, 44 s with these; one Customer 360
+# test took 158 s with the defaults, 166 s with code generation off alone and 102 s with both off; the
+# test suite 99 min with the defaults and 56 min with these. On real volumes it is the other way round:
+# extracting a million order lines took 24.6 s with these and 5.6 s with Spark's defaults
+# (benchmarks/extraction_peers.py, warm JVM), hence the "spark_defaults" tuning.
 SMALL_DATA_CONF = {
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.codegen.wholeStage": "false",
@@ -43,7 +46,10 @@ SMALL_DATA_CONF = {
 }
 
 
-def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: Path) -> dict[str, str]:
+Tuning = Literal["small_data", "spark_defaults"]
+
+
+def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: Path, tuning: Tuning) -> dict[str, str]:
     return {
         **DELTA_CONF,
         "spark.master": master,
@@ -64,7 +70,7 @@ def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: 
         # Python workers (UDFs) run the driver's interpreter, with its packages, not whatever python3
         # is first on PATH.
         "spark.pyspark.python": sys.executable,
-        **SMALL_DATA_CONF,
+        **(SMALL_DATA_CONF if tuning == "small_data" else {}),
     }
 
 
@@ -86,18 +92,20 @@ def local_spark_session(
     shuffle_partitions: int = 4,
     extra_conf: dict[str, str] | None = None,
     paths: PathsSettings | None = None,
+    tuning: Tuning = "small_data",
 ) -> SparkSession:
-    """The process's local Spark session with Delta, started on first use.
+    """The process's local Spark session with Delta, started on first use (later callers get that
+    one, whatever they ask for).
 
     ``paths`` (default: the default settings') gives the warehouse folder (under ``LAKEHOUSE_HOME``)
-    and the jar cache (``LAKEHOUSE_JAR_CACHE``).
+    and the jar cache (``LAKEHOUSE_JAR_CACHE``). ``extra_conf`` is applied last.
     """
     with _lock:
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
         paths = paths or PathsSettings()
-        conf = {**_local_conf(master, driver_memory, shuffle_partitions, paths.home), **(extra_conf or {})}
+        conf = {**_local_conf(master, driver_memory, shuffle_partitions, paths.home, tuning), **(extra_conf or {})}
         cache = Path(paths.jar_cache_dir)
         coordinates = jars.local_coordinates()
         cached = jars.cached_jars(cache, coordinates)
@@ -132,18 +140,34 @@ class SparkResource(dg.ConfigurableResource):
     shuffle_partitions: int = Field(
         default=4, description="spark.sql.shuffle.partitions for local runs (small data, few cores)."
     )
-    extra_conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings.")
+    tuning: Tuning = Field(
+        default="small_data",
+        description="small_data: code generation and adaptive execution off (small local runs);"
+        " spark_defaults: Spark's own (local runs of real volumes).",
+    )
+    extra_conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings, applied last.")
     home: str | None = Field(default=None, description="LAKEHOUSE_HOME: the local warehouse folder is under it.")
     jar_cache_dir: str | None = Field(default=None, description="LAKEHOUSE_JAR_CACHE: the JVM jars local Spark needs.")
     on_databricks: bool = Field(default=False, description="Running on a Databricks cluster: use its session.")
 
     @classmethod
-    def from_settings(cls, paths: PathsSettings) -> SparkResource:
-        return cls(home=str(paths.home), jar_cache_dir=str(paths.jar_cache_dir), on_databricks=paths.on_databricks)
+    def from_settings(cls, settings: LakehouseSettings) -> SparkResource:
+        paths, local = settings.paths, settings.local_spark
+        return cls(
+            master=local.master,
+            driver_memory=local.driver_memory,
+            tuning=local.tuning,
+            extra_conf=local.conf,
+            home=str(paths.home),
+            jar_cache_dir=str(paths.jar_cache_dir),
+            on_databricks=paths.on_databricks,
+        )
 
     def get_session(self) -> SparkSession:
         if self.on_databricks:
             return SparkSession.builder.getOrCreate()
         given = {"home": self.home, "jar_cache_dir": self.jar_cache_dir}
         paths = PathsSettings(**{name: Path(value) for name, value in given.items() if value})
-        return local_spark_session(self.master, self.driver_memory, self.shuffle_partitions, self.extra_conf, paths)
+        return local_spark_session(
+            self.master, self.driver_memory, self.shuffle_partitions, self.extra_conf, paths, self.tuning
+        )
