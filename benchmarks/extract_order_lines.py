@@ -17,20 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from mssql_lakehouse.defs.sales.bronze import SALES_ORDER_DETAIL
 from mssql_lakehouse.lib.resources.spark import local_spark_session
-from mssql_lakehouse.lib.sources import ExtractionMode, MssqlSource, TableSource
+from mssql_lakehouse.lib.sources import MssqlSource
 from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_demo import erp_path, seed
 
 DAY = dt.date(2024, 3, 1)
-ORDER_LINES = TableSource(
-    "Sales",
-    "SalesOrderDetail",
-    ExtractionMode.WATERMARK,
-    key_columns=("SalesOrderDetailID",),
-    watermark_column="ModifiedDate",
-    split_column="SalesOrderDetailID",
-)
 
 
 def main() -> None:
@@ -57,7 +50,7 @@ def main() -> None:
         for run in (1, 2):
             bronze = str(Path(tmp) / f"bronze_{run}" / "sales_order_detail")
             began = time.perf_counter()
-            extraction = source.extract(spark, ORDER_LINES, window=window)
+            extraction = source.extract(spark, SALES_ORDER_DETAIL, window=window)
             extraction.df.write.format("delta").mode("overwrite").save(bronze)
             seconds = time.perf_counter() - began
 

@@ -6,6 +6,8 @@ submission time and call site; the Dagster event log gives each step's start and
 job is counted in its step.
 
     .venv/bin/python benchmarks/step_profile.py [--scale 0.05] [--days 3] [--sites] [--conf KEY=VALUE ...]
+
+The local Spark settings come from the environment as for any run (LAKEHOUSE_SPARK_TUNING, ...).
 """
 
 from __future__ import annotations
@@ -86,7 +88,10 @@ def main() -> None:
     settings = LakehouseSettings.from_env()
     began = time.perf_counter()
     local_spark_session(
+        settings.local_spark.master,
+        settings.local_spark.driver_memory,
         extra_conf={
+            **settings.local_spark.conf,
             "spark.eventLog.enabled": "true",
             "spark.eventLog.compress": "false",
             "spark.eventLog.rolling.enabled": "false",
@@ -94,6 +99,7 @@ def main() -> None:
             **dict(setting.split("=", 1) for setting in args.conf),
         },
         paths=settings.paths,
+        tuning=settings.local_spark.tuning,
     )
     print(f"JVM and Spark session start: {time.perf_counter() - began:.1f} s", file=sys.stderr)
     (home / "dagster_home").mkdir()
