@@ -9,7 +9,12 @@ import dagster as dg
 
 
 def run_partitions(
-    job: dg.JobDefinition, instance: dg.DagsterInstance, first: str, last: str | None, label: str
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    first: str,
+    last: str | None,
+    label: str,
+    run_config: dict | None = None,
 ) -> tuple[dg.ExecuteInProcessResult, float]:
     """Runs ``job`` for the day ``first`` (or the range ``first``..``last`` as one run).
 
@@ -20,7 +25,7 @@ def run_partitions(
     else:
         kwargs = {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}}
     began = time.perf_counter()
-    result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
     seconds = time.perf_counter() - began
     if not result.success:
         failures = [
