@@ -1,7 +1,8 @@
-"""Helpers the benchmarks share: running a partitioned job and reading a run's step times."""
+"""Helpers the benchmarks share: running a partitioned job, reading a run's step times, adding Spark settings."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
@@ -54,3 +55,9 @@ def step_intervals(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple
 def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
     """Wall seconds of each step of a run."""
     return {step: end - start for step, (start, end) in step_intervals(instance, run_id).items()}
+
+
+def with_spark_conf(settings, conf: dict[str, str]):
+    """``settings`` (a ``LakehouseSettings``) with ``conf`` added to its local Spark settings, applied last."""
+    local = dataclasses.replace(settings.local_spark, conf={**settings.local_spark.conf, **conf})
+    return dataclasses.replace(settings, local_spark=local)

@@ -44,17 +44,16 @@ DEFAULT_PEERS_VENV = Path(__file__).resolve().parent.parent / ".venv-bench"
 
 
 def project(erp: str, out: str, first: str, days: str, conf: str) -> dict:
+    from _common import with_spark_conf
+
     from mssql_lakehouse.defs.sales.bronze import SALES_ORDER_DETAIL
-    from mssql_lakehouse.lib.resources.spark import local_spark_session
+    from mssql_lakehouse.lib.resources.spark import SparkResource
     from mssql_lakehouse.lib.sources import MssqlSource
     from mssql_lakehouse.settings import LakehouseSettings
 
     settings = LakehouseSettings.from_env()
     began = time.perf_counter()
-    local = settings.local_spark
-    spark = local_spark_session(
-        local.master, local.driver_memory, extra_conf={**local.conf, **json.loads(conf)}, tuning=local.tuning
-    )
+    spark = SparkResource.from_settings(with_spark_conf(settings, json.loads(conf))).get_session()
     jvm_seconds = time.perf_counter() - began
     source = MssqlSource.demo(erp, settings)
     start = dt.datetime.fromisoformat(first)

@@ -77,30 +77,24 @@ def main() -> None:
         os.environ.pop(var, None)
 
     import dagster as dg
-    from _common import run_partitions, step_intervals
+    from _common import run_partitions, step_intervals, with_spark_conf
 
     from mssql_lakehouse.definitions import build_defs
-    from mssql_lakehouse.lib.resources.spark import local_spark_session
+    from mssql_lakehouse.lib.resources.spark import SparkResource
     from mssql_lakehouse.settings import LakehouseSettings
     from mssql_lakehouse_demo import seed
 
     seed(home / "demo_erp", FIRST_DAY, args.days, args.scale)
     settings = LakehouseSettings.from_env()
     began = time.perf_counter()
-    local_spark_session(
-        settings.local_spark.master,
-        settings.local_spark.driver_memory,
-        extra_conf={
-            **settings.local_spark.conf,
-            "spark.eventLog.enabled": "true",
-            "spark.eventLog.compress": "false",
-            "spark.eventLog.rolling.enabled": "false",
-            "spark.eventLog.dir": events.as_uri(),
-            **dict(setting.split("=", 1) for setting in args.conf),
-        },
-        paths=settings.paths,
-        tuning=settings.local_spark.tuning,
-    )
+    event_log = {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.compress": "false",
+        "spark.eventLog.rolling.enabled": "false",
+        "spark.eventLog.dir": events.as_uri(),
+        **dict(setting.split("=", 1) for setting in args.conf),
+    }
+    SparkResource.from_settings(with_spark_conf(settings, event_log)).get_session()
     print(f"JVM and Spark session start: {time.perf_counter() - began:.1f} s", file=sys.stderr)
     (home / "dagster_home").mkdir()
     instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))

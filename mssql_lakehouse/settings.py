@@ -177,14 +177,18 @@ def _dr_tables(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tables))
 
 
-def _grants(raw: str) -> dict[str, dict[str, list[str]]]:
+def _json_object(raw: str, example: str) -> dict[str, Any]:
     try:
-        grants = json.loads(raw)
+        value = json.loads(raw)
     except json.JSONDecodeError as error:
         raise ValueError(f"is not JSON ({error.msg})") from None
-    if not isinstance(grants, dict):
-        raise ValueError('must be a JSON object like {"gold": {"finance_readers": ["SELECT"]}}')
-    return grants
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a JSON object like {example}")
+    return value
+
+
+def _grants(raw: str) -> dict[str, dict[str, list[str]]]:
+    return _json_object(raw, '{"gold": {"finance_readers": ["SELECT"]}}')
 
 
 def _absolute(raw: str) -> str:
@@ -437,12 +441,10 @@ class DatabricksWorkspaceSettings:
 
 
 def _spark_conf(raw: str) -> dict[str, str]:
-    try:
-        conf = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"is not JSON ({error.msg})") from None
-    if not isinstance(conf, dict) or not all(isinstance(k, str) and k.startswith("spark.") for k in conf):
-        raise ValueError('must be a JSON object of Spark settings like {"spark.sql.shuffle.partitions": "8"}')
+    example = '{"spark.sql.shuffle.partitions": "8"}'
+    conf = _json_object(raw, example)
+    if not all(k.startswith("spark.") for k in conf):
+        raise ValueError(f"must be a JSON object of Spark settings like {example}")
     return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in conf.items()}
 
 
