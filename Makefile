@@ -42,7 +42,7 @@ dev: setup
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: setup
-	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(LAKEHOUSE_HOME) $(DAGSTER_HOME)

@@ -1,10 +1,15 @@
-"""Helpers the benchmarks share: running a partitioned job, reading a run's step times, adding Spark settings."""
+"""Helpers the benchmarks share: running a partitioned job, reading a run's step times, adding Spark settings,
+the figures `make bench` gathers and a process tree's peak memory."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -61,3 +66,71 @@ def with_spark_conf(settings, conf: dict[str, str]):
     """``settings`` (a ``LakehouseSettings``) with ``conf`` added to its local Spark settings, applied last."""
     local = dataclasses.replace(settings.local_spark, conf={**settings.local_spark.conf, **conf})
     return dataclasses.replace(settings, local_spark=local)
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """One row of the table `make bench` prints (benchmarks/report.py): a goal of #15 and what was measured."""
+
+    goal: str
+    """P1 to P5."""
+    measure: str
+    project: str
+    peer: str
+    """The peer's figure, or "" where the goal has no peer."""
+    ratio: str
+    """The figure the goal is about, as measured ("0.38x", "84.2 s"...)."""
+    target: str
+    met: bool
+
+
+def write_figures(path: Path | None, figures: list[Figure]) -> None:
+    """Appends ``figures`` to ``path`` (JSON lines) for report.py; nothing when the benchmark runs alone."""
+    if path is None:
+        return
+    with path.open("a") as out:
+        for figure in figures:
+            out.write(json.dumps(dataclasses.asdict(figure)) + "\n")
+
+
+def read_figures(path: Path) -> list[Figure]:
+    return [Figure(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux: its start time in /proc/self/stat against the uptime)."""
+    ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return uptime - ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` and all its descendants (the driver's JVM, Python workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def wait_sampling_peak_rss(process: subprocess.Popen, interval: float = 0.25) -> tuple[int, int]:
+    """Waits for ``process``, sampling the resident memory of its process tree; (return code, peak bytes)."""
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, tree_rss_bytes(process.pid))
+        time.sleep(interval)
+    return process.returncode, peak

@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--results", type=Path, help="also append the P2 figure to this file (report.py)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_p2_"))
@@ -42,7 +43,7 @@ def main() -> None:
 
     import dagster as dg
     import pyarrow.compute as pc
-    from _common import run_partitions, step_seconds
+    from _common import Figure, run_partitions, step_seconds, write_figures
     from deltalake import DeltaTable
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
@@ -155,7 +156,22 @@ def main() -> None:
     print(f"{'contender':34} {'seconds':>8}")
     print(f"{'project (the asset step)':34} {project_seconds:8.2f}")
     print(f"{'delta-rs merge':34} {peer_seconds:8.2f}")
-    print(f"project / delta-rs: {project_seconds / peer_seconds:.2f}x (goal <= 1.0)")
+    ratio = project_seconds / peer_seconds
+    print(f"project / delta-rs: {ratio:.2f}x (goal <= 1.0)")
+    write_figures(
+        args.results,
+        [
+            Figure(
+                "P2",
+                f"merge {changes.num_rows:,} changes into {args.rows:,} rows (s)",
+                f"{project_seconds:.1f}",
+                f"delta-rs {peer_seconds:.2f}",
+                f"{ratio:.1f}x",
+                "<= 1x",
+                ratio <= 1,
+            )
+        ],
+    )
     shutil.rmtree(tmp, ignore_errors=True)
 
 
