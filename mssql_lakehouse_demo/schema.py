@@ -23,7 +23,7 @@ nvarchar/nchar/varchar VARCHAR             lengths are not enforced by DuckDB
 date                   DATE
 datetime2(7)/datetime  TIMESTAMP           microseconds: DuckDB's TIMESTAMP has 6 fractional
                                            digits, a 7th digit is truncated (verified on
-                                           duckdb 2.0.0); the demo writes microseconds only
+                                           duckdb 2.0.1); the demo writes microseconds only
 datetimeoffset         TIMESTAMPTZ
 uniqueidentifier       UUID
 rowversion             BIGINT              the value SQL Server extraction gets after

@@ -124,6 +124,9 @@ def apply_changes(con: duckdb.DuckDBPyConnection, dord: int) -> None:
             FROM {stg} s JOIN tx USING (tx_kind, tx_key)
             """,
         )
+        staged, resolved = one(con, f"SELECT count(*) FROM {stg}"), one(con, "SELECT count(*) FROM res")
+        if staged != resolved:
+            raise SeedError(f"{table.qualified}: {staged} changes staged but {resolved} in commit order")
         n = len(table.columns)
         full = "unhex('" + full_update_mask(n).hex().upper() + "')"
         mask = update_mask_sql(table.column_names, "b", "r")

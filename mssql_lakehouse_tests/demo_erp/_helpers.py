@@ -20,3 +20,19 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     return con.execute(sql, params or []).fetchone()[0]
+
+
+def header_total_mismatches(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Orders whose totals are not those of their lines (an order left without lines included)."""
+    return rows(
+        con,
+        """
+        SELECT h.SalesOrderID, h.SubTotal, l.total
+        FROM Sales.SalesOrderHeader h
+        LEFT JOIN (SELECT SalesOrderID,
+                          CAST(sum(OrderQty * UnitPrice * (1 - UnitPriceDiscount)) AS DECIMAL(19,4)) AS total
+                   FROM Sales.SalesOrderDetail GROUP BY SalesOrderID) l USING (SalesOrderID)
+        WHERE h.SubTotal <> coalesce(l.total, 0)
+           OR h.TaxAmt <> CAST(h.SubTotal * 0.08 AS DECIMAL(19,4))
+        """,
+    )

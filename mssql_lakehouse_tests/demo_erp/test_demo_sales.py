@@ -10,7 +10,7 @@ import duckdb
 from mssql_lakehouse_demo import Volumes
 from mssql_lakehouse_demo.schema import CUSTOMER
 
-from ._helpers import SCALE, SEEDED_DAYS, rows, scalar
+from ._helpers import SCALE, SEEDED_DAYS, header_total_mismatches, rows, scalar
 
 INSERTED_LINES = """
     SELECT c.*, m.tran_end_time::DATE AS day
@@ -80,19 +80,7 @@ def test_new_orders_are_stamped_inside_their_day_with_sub_second_times(erp: duck
 
 
 def test_header_totals_match_their_lines(erp: duckdb.DuckDBPyConnection) -> None:
-    mismatches = rows(
-        erp,
-        """
-        SELECT h.SalesOrderID, h.SubTotal, l.total
-        FROM Sales.SalesOrderHeader h
-        LEFT JOIN (SELECT SalesOrderID,
-                          CAST(sum(OrderQty * UnitPrice * (1 - UnitPriceDiscount)) AS DECIMAL(19,4)) AS total
-                   FROM Sales.SalesOrderDetail GROUP BY SalesOrderID) l USING (SalesOrderID)
-        WHERE h.SubTotal <> coalesce(l.total, 0)
-           OR h.TaxAmt <> CAST(h.SubTotal * 0.08 AS DECIMAL(19,4))
-        """,
-    )
-    assert mismatches == []
+    assert header_total_mismatches(erp) == []
 
 
 def test_earlier_orders_are_updated_deleted_and_shipped(erp: duckdb.DuckDBPyConnection) -> None:
