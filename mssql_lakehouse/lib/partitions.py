@@ -32,3 +32,32 @@ def check_partition_settings(settings: LakehouseSettings) -> None:
     }
     if differences:
         raise SettingsError(differences)
+
+
+class RangeOutsidePartitions(dg.Failure):
+    """A run's partition range starts or ends at a key that is not a partition of the asset (not retried)."""
+
+    def __init__(self, description: str):
+        super().__init__(description, allow_retries=False)
+
+
+def partition_window(context: dg.AssetExecutionContext) -> dg.TimeWindow:
+    """The time window of the run's partitions, refused if the run's range reaches outside them.
+
+    Dagster computes ``partition_time_window`` from the run's range tags as given, while an IO
+    manager gets only the range's keys that exist: a range ending at a day that is not a partition
+    yet (today, until its day is over) would have the asset read that day's rows and the write refuse
+    them as rows of another partition.
+    """
+    partitions_def = context.assets_def.partitions_def
+    keys = context.partition_key_range
+    outside = [key for key in dict.fromkeys((keys.start, keys.end)) if not partitions_def.has_partition_key(key)]
+    if outside:
+        last = partitions_def.get_last_partition_key()
+        not_partitions = "; ".join(f"{key} is not a partition" for key in outside)
+        raise RangeOutsidePartitions(
+            f"The run's partition range {keys.start}..{keys.end} reaches outside the partitions of"
+            f" {context.asset_key.to_user_string()}: {not_partitions} (the last is {last})."
+            " Nothing was read; launch the run for a range of existing partitions."
+        )
+    return context.partition_time_window

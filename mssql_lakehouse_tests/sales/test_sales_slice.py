@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from mssql_lakehouse.lib.partitions import daily_partitions
 from mssql_lakehouse_tests.sales import erp_oracle
 
 DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
@@ -115,3 +116,28 @@ def test_late_orders_and_deletes_reach_gold_through_the_late_data_sensor(lakehou
     # The cursor moved past what was handled: nothing is requested twice.
     again, _ = lakehouse.refresh_late_data(cursor)
     assert again == []
+
+
+def test_a_range_reaching_past_the_last_partition_is_refused_before_anything_is_read(make_lakehouse):
+    """Today is not a partition until its day is over, though the ERP already has its orders.
+
+    Dagster gives the step the time window of the run's range as tagged, and the IO manager writes
+    the range's keys that exist: the step read today's orders, and their write was refused as rows
+    of the wrong business day.
+    """
+    last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+    past_it = last + dt.timedelta(days=2)
+    lh = make_lakehouse("sales_past_the_last_partition")
+    lh.seed(days=3, start=last)
+    result = lh.defs.resolve_job_def("sales_nightly").execute_in_process(
+        instance=lh.instance,
+        raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": str(last), "dagster/asset_partition_range_end": str(past_it)},
+    )
+    assert not result.success
+    failures = [e.step_key for e in result.all_events if e.is_step_failure]
+    messages = " ".join(e.step_failure_data.error.message for e in result.all_events if e.is_step_failure)
+    assert failures and all(step.startswith("bronze__") for step in failures)
+    assert f"{past_it} is not a partition" in messages
+    assert f"the last is {last}" in messages
+    assert not any(e.is_step_success and e.step_key.startswith("bronze__") for e in result.all_events)

@@ -27,7 +27,7 @@ from mssql_lakehouse.defs.customer_360.common import (
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.asset_defaults import ERP_POOL, EXTRACTION_RETRY, SPARK_RESOURCES
 from mssql_lakehouse.lib.check_rules import reconciles_with_source
-from mssql_lakehouse.lib.partitions import daily_partitions
+from mssql_lakehouse.lib.partitions import daily_partitions, partition_window
 from mssql_lakehouse.lib.sources import MssqlSource, frame_figures
 from mssql_lakehouse.lib.transforms.change_positions import lsn_text
 from mssql_lakehouse.lib.transforms.customer_changes import (
@@ -101,7 +101,7 @@ def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesC
     """
     spark = context.resources.spark.get_session()
     settings: CustomerCdcSettings = context.resources.customer_cdc
-    window = context.partition_time_window
+    window = partition_window(context)
     ingested_at = F.lit(dt.datetime.now(dt.UTC)).cast("timestamp")
     metadata: dict = {"feed": settings.feed}
     if settings.feed == "sqlserver":

@@ -22,7 +22,7 @@ from mssql_lakehouse.defs.customer_360.common import (
     wall_clock,
 )
 from mssql_lakehouse.lib.asset_defaults import SPARK_RESOURCES
-from mssql_lakehouse.lib.partitions import daily_partitions
+from mssql_lakehouse.lib.partitions import daily_partitions, partition_window
 from mssql_lakehouse.lib.transforms.customer_360 import customer_360 as build_customer_360
 from mssql_lakehouse.lib.transforms.customer_360 import sales_facts
 from mssql_lakehouse.lib.transforms.scd import HISTORY_COLUMNS
@@ -90,4 +90,4 @@ def customer_360(context: dg.AssetExecutionContext) -> DataFrame:
     else:
         context.log.info("No sales tables yet: the sales columns of customer_360 are null")
         orders_df = lines_df = None
-    return customer_360_as_of(history, orders_df, lines_df, context.partition_time_window)
+    return customer_360_as_of(history, orders_df, lines_df, partition_window(context))

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from mssql_lakehouse.defs.customer_360.checks import one_current_version_per_live_key, validity_intervals
 from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, GROUP, HISTORY, SNAPSHOT, in_window
 from mssql_lakehouse.lib.asset_defaults import SPARK_RESOURCES
-from mssql_lakehouse.lib.partitions import daily_partitions
+from mssql_lakehouse.lib.partitions import daily_partitions, partition_window
 from mssql_lakehouse.lib.transforms.customer_changes import SILVER_KEY, business_columns, silver_events
 from mssql_lakehouse.lib.transforms.scd import (
     DELETE_FLAG,
@@ -82,7 +82,7 @@ HISTORY_POOL = "customer_360_history"
 def customers_history_and_customers(context: dg.AssetExecutionContext, changes: DataFrame):
     """Recompute the whole history of every customer the window's changes touched, from all of bronze;
     then bring SCD1 to the history's current rows for those customers and any left stale."""
-    window = context.partition_time_window
+    window = partition_window(context)
     spark = changes.sparkSession
     tables = context.resources.tables
     snapshots = tables.location(SNAPSHOT)

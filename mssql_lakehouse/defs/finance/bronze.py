@@ -18,6 +18,7 @@ from mssql_lakehouse.defs.finance.common import (
 )
 from mssql_lakehouse.lib.asset_defaults import ERP_POOL, EXTRACTION_RETRY
 from mssql_lakehouse.lib.check_rules import reconciles_with_source
+from mssql_lakehouse.lib.partitions import partition_window
 from mssql_lakehouse.lib.sources import Extraction, ExtractionMode, MssqlSource, TableSource, frame_figures
 
 GL_ENTRIES_SOURCE = TableSource(
@@ -72,7 +73,7 @@ def gl_entries(context: dg.AssetExecutionContext):
     """Finance.GLEntry rows whose PostingDate falls in the reporting period (money as decimal(19,4))."""
     source: MssqlSource = context.resources.erp
     spark = context.resources.spark.get_session()
-    extraction = source.extract(spark, GL_ENTRIES_SOURCE, window=context.partition_time_window)
+    extraction = source.extract(spark, GL_ENTRIES_SOURCE, window=partition_window(context))
     yield from _land(context, GL_ENTRIES, extraction, extraction.df)
 
 

@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from mssql_lakehouse.defs.finance.grants import FinanceGrants
 from mssql_lakehouse.defs.finance.partitions import monthly_periods
 from mssql_lakehouse.lib.asset_defaults import SPARK_RESOURCES
+from mssql_lakehouse.lib.partitions import partition_window
 
 # One run per period: a period's close is numbered and archived on its own, so a backfill
 # of several months is several closes, never one commit across periods.
@@ -23,7 +24,7 @@ FINANCE_MONTHLY = {
 
 def period_bounds(context: dg.AssetExecutionContext) -> tuple[str, dt.date, dt.date]:
     """The reporting period ``YYYY-MM`` and its first day and the first day after it."""
-    window = context.partition_time_window
+    window = partition_window(context)
     return context.partition_key, window.start.date(), window.end.date()
 
 

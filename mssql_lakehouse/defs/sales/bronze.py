@@ -16,6 +16,7 @@ from mssql_lakehouse.defs.sales.common import SALES_DAILY
 from mssql_lakehouse.lib.asset_defaults import ERP_POOL, EXTRACTION_RETRY, SPARK_RESOURCES
 from mssql_lakehouse.lib.check_rules import reconciles_with_source, row_count_anomaly
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
+from mssql_lakehouse.lib.partitions import partition_window
 from mssql_lakehouse.lib.sources import (
     CDC_COMMIT_TIME,
     CDC_OPERATION,
@@ -118,7 +119,7 @@ def _extract_and_check(context: dg.AssetExecutionContext, table: TableSource, *,
     """Extract the window, write it (through the IO manager), then check it against the source."""
     source: MssqlSource = context.resources.erp
     spark = context.resources.spark.get_session()
-    window = context.partition_time_window
+    window = partition_window(context)
     extraction: Extraction = source.extract(spark, table, window=window)
     # Materialise once: the write and the reconciliation see the same rows, and the source is read once.
     landed = with_extraction_metadata(extraction.df, watermark, source).localCheckpoint()
@@ -180,7 +181,7 @@ def sales_order_deletes(context: dg.AssetExecutionContext) -> DataFrame:
     """
     source: MssqlSource = context.resources.erp
     spark = context.resources.spark.get_session()
-    window = context.partition_time_window
+    window = partition_window(context)
     headers = _deletes(source.extract(spark, HEADER_CHANGES, window=window), HEADER_TABLE)
     lines = _deletes(source.extract(spark, DETAIL_CHANGES, window=window), DETAIL_TABLE)
     return with_extraction_metadata(headers.unionByName(lines), "commit_time", source)
@@ -215,7 +216,7 @@ def products(context: dg.AssetExecutionContext) -> dg.Output[DataFrame]:
     how a replayed day's lines are validated or named.
     """
     spark = context.resources.spark.get_session()
-    window = context.partition_time_window
+    window = partition_window(context)
     kept = _stored_snapshots(context.resources.tables, spark, window)
     kept_days = (
         {r["snapshot_date"] for r in kept.select("snapshot_date").distinct().collect()} if kept is not None else set()
@@ -242,5 +243,5 @@ def sku_forecasts(context: dg.AssetExecutionContext) -> DataFrame:
     """Planning.SkuForecast: the planned quantity per SKU for the days of the window."""
     source: MssqlSource = context.resources.erp
     spark = context.resources.spark.get_session()
-    extraction = source.extract(spark, SKU_FORECASTS, window=context.partition_time_window)
+    extraction = source.extract(spark, SKU_FORECASTS, window=partition_window(context))
     return with_extraction_metadata(extraction.df, "ForecastDate", source)

@@ -11,6 +11,7 @@ from mssql_lakehouse.defs.sales.checks import daily_sku_sales_checks, sku_alerts
 from mssql_lakehouse.defs.sales.common import SALES_DAILY, SPARK_RESOURCES
 from mssql_lakehouse.defs.sales.resources import SkuAlertSettings
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
+from mssql_lakehouse.lib.partitions import partition_window
 from mssql_lakehouse.lib.transforms.sku_alerts import sku_alerts as build_alerts
 from mssql_lakehouse.lib.transforms.sku_metrics import ROLLING_DAYS, forecast_alignment
 from mssql_lakehouse.lib.transforms.sku_metrics import daily_sku_sales as aggregate_sales
@@ -31,7 +32,7 @@ TRAILING_WEEK = dg.TimeWindowPartitionMapping(
 
 
 def _dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
-    window = context.partition_time_window
+    window = partition_window(context)
     return window.start.date(), window.end.date()
 
 

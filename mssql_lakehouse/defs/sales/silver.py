@@ -5,6 +5,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.defs.sales.common import SALES_DAILY, SPARK_RESOURCES
+from mssql_lakehouse.lib.partitions import partition_window
 from mssql_lakehouse.lib.transforms.sales import (
     DETAIL_TABLE,
     HEADER_TABLE,
@@ -52,9 +53,7 @@ def sales_orders(context: dg.AssetExecutionContext, header: DataFrame, deletes: 
     """
     keys = {"SalesOrderID": "sales_order_id"}
     all_deleted = delete_markers(deletes, HEADER_TABLE, keys)
-    window_deletes = delete_markers(
-        _in_window(deletes, "commit_time", context.partition_time_window), HEADER_TABLE, keys
-    )
+    window_deletes = delete_markers(_in_window(deletes, "commit_time", partition_window(context)), HEADER_TABLE, keys)
     orders = without_deleted(orders_from_bronze(header), all_deleted, ["sales_order_id"])
     return with_delete_flag(orders, window_deletes)
 
@@ -96,7 +95,7 @@ def sales_order_lines(
     """Validate the window's order lines and merge the valid ones; reject the rest to quarantine."""
     keys = {"SalesOrderID": "sales_order_id", "SalesOrderDetailID": "sales_order_detail_id"}
     key_names = list(keys.values())
-    window = context.partition_time_window
+    window = partition_window(context)
     all_deleted = delete_markers(deletes, DETAIL_TABLE, keys)
     window_deletes = delete_markers(_in_window(deletes, "commit_time", window), DETAIL_TABLE, keys)
     lines = lines_from_bronze(detail)
