@@ -467,6 +467,14 @@ class MaintenanceSettings:
     )  # Sunday 03:00, away from the nightly runs
 
 
+@dataclass(frozen=True)
+class AlertsSettings:
+    """Failed runs and failed error-severity checks, besides ``ops/run_alerts``, posted to a webhook."""
+
+    webhook_url: dg.EnvVar | None = setting("LAKEHOUSE_ALERTS_WEBHOOK_URL", secret=True)
+    webhook_format: str = setting("LAKEHOUSE_ALERTS_WEBHOOK_FORMAT", "slack", parse=_choice("slack", "teams"))
+
+
 SECTIONS: dict[str, type] = {
     "paths": PathsSettings,
     "local_spark": LocalSparkSettings,
@@ -479,6 +487,7 @@ SECTIONS: dict[str, type] = {
     "dr": DrSettings,
     "databricks": DatabricksWorkspaceSettings,
     "maintenance": MaintenanceSettings,
+    "alerts": AlertsSettings,
 }
 
 
@@ -497,6 +506,7 @@ class LakehouseSettings:
     dr: DrSettings = field(default_factory=DrSettings)
     databricks: DatabricksWorkspaceSettings = field(default_factory=DatabricksWorkspaceSettings)
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
     # The plain values the cluster gets (forwarded fields that are set), as they were given.
     forwarded_env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 

@@ -107,6 +107,8 @@ GIVEN = {
     "DATABRICKS_WAIT_TIMEOUT_SECONDS": ("2000", "databricks", "wait_timeout_seconds", 2000),
     "DATABRICKS_POLL_INTERVAL_SECONDS": ("2.5", "databricks", "poll_interval_seconds", 2.5),
     "LAKEHOUSE_MAINTENANCE_CRON": ("0 4 * * 6", "maintenance", "cron", "0 4 * * 6"),
+    "LAKEHOUSE_ALERTS_WEBHOOK_URL": ("hook-value", "alerts", "webhook_url", "LAKEHOUSE_ALERTS_WEBHOOK_URL"),
+    "LAKEHOUSE_ALERTS_WEBHOOK_FORMAT": ("Teams", "alerts", "webhook_format", "teams"),
 }
 # Each given in its own environment: they exclude one another or another variable's given value.
 ALONE = {
@@ -173,6 +175,7 @@ def test_the_error_names_every_bad_or_missing_variable_at_once():
                 "LAKEHOUSE_DR_TABLES": "silver/x`; DROP TABLE y",
                 "LAKEHOUSE_SPARK_CONF": '{"shuffle.partitions": 8}',  # not a Spark setting
                 "LAKEHOUSE_SPARK_TUNING": "fast",
+                "LAKEHOUSE_ALERTS_WEBHOOK_FORMAT": "email",
                 "LAKEHOUSE_DEPLOYMENT": "databricks",  # without workspace or tables
             }
         )
@@ -186,6 +189,7 @@ def test_the_error_names_every_bad_or_missing_variable_at_once():
         "LAKEHOUSE_DR_TABLES",
         "LAKEHOUSE_SPARK_CONF",
         "LAKEHOUSE_SPARK_TUNING",
+        "LAKEHOUSE_ALERTS_WEBHOOK_FORMAT",
         "LAKEHOUSE_CATALOG",
         "DATABRICKS_HOST",
         "DATABRICKS_TOKEN",
@@ -222,6 +226,7 @@ def test_the_forwarded_variables_are_derived_from_the_fields():
         "LAKEHOUSE_EVENTHUBS_CONNECTION_STRING",
         "DATABRICKS_TOKEN",
         "DATABRICKS_CLIENT_SECRET",
+        "LAKEHOUSE_ALERTS_WEBHOOK_URL",
     }
     assert not forwarded & (secrets | {"LAKEHOUSE_HOME", "LAKEHOUSE_DEPLOYMENT"})
     env = {name: raw for name, (raw, *_) in GIVEN.items()}
@@ -231,7 +236,7 @@ def test_the_forwarded_variables_are_derived_from_the_fields():
 def test_no_secret_value_in_the_repr():
     settings = LakehouseSettings.from_env({name: raw for name, (raw, *_) in GIVEN.items()})
     shown = repr(settings) + str(settings) + repr(settings.forwarded_env)
-    for value in ("pw-value", "cs-value", "eh-value", "dapi-value", "sp-value"):
+    for value in ("pw-value", "cs-value", "eh-value", "dapi-value", "sp-value", "hook-value"):
         assert value not in shown
     assert "MSSQL_PASSWORD" in shown  # the variable's name is kept, to be read when a run starts
 

@@ -43,21 +43,30 @@ class RunAlert:
     message: str
 
 
-def record(uri: str, alerts: list[RunAlert], now: dt.datetime | None = None) -> int:
-    """Add the alerts not recorded yet; returns how many were new."""
+def record(uri: str, alerts: list[RunAlert], now: dt.datetime | None = None) -> list[RunAlert]:
+    """Add the alerts not recorded yet; returns those (the ones to notify about)."""
     if not alerts:
-        return 0
-    now = now or dt.datetime.now(dt.UTC)
-    rows = [{"recorded_at": now, **asdict(a)} for a in alerts]
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+        return []
     try:
         target = DeltaTable(uri)
     except Exception:
+        target = None
+    if target is not None:
+        run_ids = sorted({a.run_id for a in alerts})
+        known = target.to_pyarrow_table(columns=list(IDENTITY), filters=[("run_id", "in", run_ids)]).to_pylist()
+        seen = {tuple(row[c] for c in IDENTITY) for row in known}
+        alerts = [a for a in alerts if tuple(getattr(a, c) for c in IDENTITY) not in seen]
+        if not alerts:
+            return []
+    now = now or dt.datetime.now(dt.UTC)
+    table = pa.Table.from_pylist([{"recorded_at": now, **asdict(a)} for a in alerts], schema=SCHEMA)
+    if target is None:
         write_deltalake(uri, table, mode="append")
-        return len(rows)
+        return alerts
+    # Merged on identity, not appended: a record made meanwhile by another evaluation is kept once.
     predicate = " AND ".join(f"t.{c} = s.{c}" for c in IDENTITY)
-    result = target.merge(table, predicate, source_alias="s", target_alias="t").when_not_matched_insert_all().execute()
-    return int(result.get("num_target_rows_inserted", 0))
+    target.merge(table, predicate, source_alias="s", target_alias="t").when_not_matched_insert_all().execute()
+    return alerts
 
 
 def read(uri: str) -> list[dict]:
@@ -72,5 +81,5 @@ class RunAlertsTable(dg.ConfigurableResource):
 
     uri: str = Field(description="The Delta table of failed runs and failed checks.")
 
-    def record(self, alerts: list[RunAlert]) -> int:
+    def record(self, alerts: list[RunAlert]) -> list[RunAlert]:
         return record(self.uri, alerts)

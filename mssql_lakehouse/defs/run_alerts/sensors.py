@@ -1,11 +1,14 @@
 """Failed runs and failed checks of every job of the code location, recorded in ``ops/run_alerts`` for planners.
 
 Every slice's runs are recorded: the sales jobs, the Customer 360 runs its change sensor
-requests, the inventory and finance jobs, the DR replica and runs launched from the UI.
+requests, the inventory and finance jobs, the DR replica and runs launched from the UI. What is
+newly recorded is then posted to the alert webhook when one is configured (failed runs and
+failed error-severity checks): a sensor evaluated again for the same run posts nothing more.
 """
 
 import dagster as dg
 
+from mssql_lakehouse.lib.alert_webhook import AlertWebhook, WebhookPostError
 from mssql_lakehouse.lib.run_alerts import RunAlert, RunAlertsTable
 
 
@@ -41,7 +44,7 @@ def _partition(run: dg.DagsterRun) -> str:
 # Without monitored_jobs a run status sensor watches every job of its code location, including
 # the job a sensor with an asset selection as target runs (Customer 360).
 @dg.run_failure_sensor(name="record_failed_runs", default_status=dg.DefaultSensorStatus.RUNNING)
-def record_failed_runs(context: dg.RunFailureSensorContext, run_alerts: RunAlertsTable):
+def record_failed_runs(context: dg.RunFailureSensorContext, run_alerts: RunAlertsTable, alert_webhook: AlertWebhook):
     run = context.dagster_run
     failure = RunAlert(
         job_name=run.job_name,
@@ -53,11 +56,20 @@ def record_failed_runs(context: dg.RunFailureSensorContext, run_alerts: RunAlert
         severity="ERROR",
         message=(context.failure_event.message or "run failed")[:2000],
     )
-    run_alerts.record([failure, *failed_checks(context.instance, run)])
+    _notify(context, alert_webhook, run_alerts.record([failure, *failed_checks(context.instance, run)]))
 
 
 @dg.run_status_sensor(
     name="record_failed_checks", run_status=dg.DagsterRunStatus.SUCCESS, default_status=dg.DefaultSensorStatus.RUNNING
 )
-def record_failed_checks(context: dg.RunStatusSensorContext, run_alerts: RunAlertsTable):
-    run_alerts.record(failed_checks(context.instance, context.dagster_run))
+def record_failed_checks(context: dg.RunStatusSensorContext, run_alerts: RunAlertsTable, alert_webhook: AlertWebhook):
+    _notify(context, alert_webhook, run_alerts.record(failed_checks(context.instance, context.dagster_run)))
+
+
+def _notify(context: dg.RunStatusSensorContext, webhook: AlertWebhook, recorded: list[RunAlert]) -> None:
+    """Post what was just recorded. A webhook that fails is logged, not retried: the run's
+    alerts stay in ``ops/run_alerts``, and the sensor goes on with the next runs."""
+    try:
+        webhook.post(recorded)
+    except WebhookPostError as error:
+        context.log.warning(f"Alerts of run {context.dagster_run.run_id} recorded but not posted: {error}")

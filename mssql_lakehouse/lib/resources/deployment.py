@@ -10,6 +10,7 @@ from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.defs.finance.settings import finance_resources
 from mssql_lakehouse.defs.inventory.settings import InventoryConfig
 from mssql_lakehouse.defs.sales.resources import SkuAlertSettings
+from mssql_lakehouse.lib.alert_webhook import AlertWebhook
 from mssql_lakehouse.lib.io.delta_io_manager import DeltaLakePySparkIOManager
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.replication import dr_resources
@@ -39,6 +40,7 @@ def resources_for(settings: LakehouseSettings) -> dict[str, Any]:
         "customer_cdc": CustomerCdcSettings.from_settings(settings),
         "inventory_settings": InventoryConfig.from_settings(settings),
         "run_alerts": RunAlertsTable(uri=str(settings.paths.run_alerts_uri)),
+        "alert_webhook": AlertWebhook(url=settings.alerts.webhook_url, format=settings.alerts.webhook_format),
         **finance_resources(settings),
         **dr_resources(settings),
     }
