@@ -1,7 +1,8 @@
 """Benchmark: where a nightly sales run spends its time, step by step, in Spark jobs and seconds.
 
-Seeds --days demo days from 2026-10-01 at --scale, backfills all but the last one in one untimed
-run, then runs `sales_nightly` for the last seeded day. Spark's event log gives every job's
+Seeds --days - 1 demo days from 2026-10-01 at --scale and backfills them in one untimed run, then
+seeds the last day and runs `sales_nightly` for it (a day seeded ahead would give the runs before
+it tomorrow's changes; see sales_nightly.py). Spark's event log gives every job's
 submission time and call site; the Dagster event log gives each step's start and end, so each
 job is counted in its step.
 
@@ -25,12 +26,15 @@ from pathlib import Path
 FIRST_DAY = dt.date(2026, 10, 1)
 
 
-def spark_jobs(event_dir: Path) -> list[tuple[float, str]]:
-    """(submission time in s, call site) of every job in the event logs under ``event_dir``."""
-    jobs = []
+def spark_jobs(event_dir: Path) -> list[tuple[float, float, str]]:
+    """(submission time in s, seconds to completion, call site) of every job in the event logs under ``event_dir``."""
+    started: dict[int, tuple[float, str]] = {}
+    ended: dict[int, float] = {}
     for log in (path for path in event_dir.rglob("*") if path.is_file() and not path.name.startswith(".")):
         for line in log.read_text().splitlines():
             event = json.loads(line)
+            if event.get("Event") == "SparkListenerJobEnd":
+                ended[event["Job ID"]] = event["Completion Time"] / 1000
             if event.get("Event") != "SparkListenerJobStart":
                 continue
             properties = event.get("Properties") or {}
@@ -38,24 +42,33 @@ def spark_jobs(event_dir: Path) -> list[tuple[float, str]]:
             if not site:
                 stages = event.get("Stage Infos") or [{}]
                 site = stages[-1].get("Stage Name", "?")
-            jobs.append((event["Submission Time"] / 1000, site))
-    return jobs
+            started[event["Job ID"]] = (event["Submission Time"] / 1000, site)
+    return [(at, ended.get(job, at) - at, site) for job, (at, site) in started.items()]
 
 
 def profile(
-    label: str, seconds: float, intervals: dict[str, tuple[float, float]], jobs: list[tuple[float, str]], sites: bool
+    label: str,
+    seconds: float,
+    intervals: dict[str, tuple[float, float]],
+    jobs: list[tuple[float, float, str]],
+    sites: bool,
 ) -> None:
-    """Each step's Spark jobs (those submitted between its start and end) and seconds."""
+    """Each step's Spark jobs (those submitted between its start and end) and seconds; with ``sites``,
+    its jobs by call site with their seconds (jobs may overlap, so these can add up to more)."""
     print(f"\n{label}: {seconds:.1f} s in all, {len(intervals)} steps")
     print(f"{'step':58} {'jobs':>5} {'seconds':>8}")
     total_jobs = 0
     for step, (start, end) in sorted(intervals.items(), key=lambda item: item[1][0]):
-        inside = [site for at, site in jobs if start <= at <= end]
+        inside = [(took, site) for at, took, site in jobs if start <= at <= end]
         total_jobs += len(inside)
         print(f"{step:58} {len(inside):5} {end - start:8.2f}")
         if sites:
-            for site, n in collections.Counter(inside).most_common():
-                print(f"    {n:3} x {site}")
+            count, took = collections.Counter(), collections.Counter()
+            for job_seconds, site in inside:
+                count[site] += 1
+                took[site] += job_seconds
+            for site, job_seconds in took.most_common():
+                print(f"    {count[site]:3} x {job_seconds:6.2f} s  {site}")
     step_total = sum(end - start for start, end in intervals.values())
     print(f"{'all steps':58} {total_jobs:5} {step_total:8.2f}")
     print(f"{'mean per step':58} {total_jobs / max(len(intervals), 1):5.1f} {step_total / max(len(intervals), 1):8.2f}")
@@ -84,7 +97,8 @@ def main() -> None:
     from mssql_lakehouse.settings import LakehouseSettings
     from mssql_lakehouse_demo import seed
 
-    seed(home / "demo_erp", FIRST_DAY, args.days, args.scale)
+    if args.days > 1:
+        seed(home / "demo_erp", FIRST_DAY, args.days - 1, args.scale)
     settings = LakehouseSettings.from_env()
     began = time.perf_counter()
     event_log = {
@@ -105,6 +119,7 @@ def main() -> None:
 
     if args.days > 1:
         run_partitions(job, instance, day(1), day(args.days - 1), "warm-up backfill")
+    seed(home / "demo_erp", dt.date.fromisoformat(day(args.days)), 1, args.scale)
     label = f"nightly, {day(args.days)} (scale {args.scale})"
     result, seconds = run_partitions(job, instance, day(args.days), None, label)
     # The event log is flushed as jobs run; stopping the session closes it.
