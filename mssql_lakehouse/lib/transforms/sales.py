@@ -116,6 +116,10 @@ def validate_lines(lines: DataFrame, products: DataFrame, orders: DataFrame) -> 
     ``orders`` needs ``sales_order_id``, ``order_date``. A line whose order is not in silver yet is
     valid but waits with a null ``order_date``: its header may simply be extracted on a later day
     (see :func:`lines_awaiting_header`).
+
+    The lines are checked once (a local checkpoint) and both parts read that: the two writes see
+    the same checked rows, and the inputs are not read and joined again for each part and for
+    each pass of the merge over it.
     """
     catalogue = products.select(
         "product_id", F.col("snapshot_date").alias("_line_day"), F.col("sku").alias("_catalogue_sku")
@@ -134,7 +138,7 @@ def validate_lines(lines: DataFrame, products: DataFrame, orders: DataFrame) -> 
         .when(F.col("order_qty") < 0, "negative quantity")
         .when(F.col("sku").isNull(), "unknown SKU")
     )
-    checked = enriched.withColumn("_reason", reason)
+    checked = enriched.withColumn("_reason", reason).localCheckpoint()
     valid = checked.where(F.col("_reason").isNull()).drop("_reason")
     rejected = checked.where(F.col("_reason").isNotNull())
     return valid, rejected
