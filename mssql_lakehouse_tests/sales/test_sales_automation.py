@@ -9,6 +9,7 @@ from mssql_lakehouse.defs.run_alerts.sensors import record_failed_runs
 from mssql_lakehouse.defs.sales.schedules import sales_nightly_at_erp_cutoff
 from mssql_lakehouse.defs.sales.sensors import stale_gold_ranges
 from mssql_lakehouse.lib import run_alerts
+from mssql_lakehouse.lib.alert_webhook import AlertWebhook
 from mssql_lakehouse.settings import LakehouseSettings
 
 
@@ -76,7 +77,7 @@ def test_a_failed_nightly_run_is_recorded_once_for_planners(tmp_path):
                 dagster_instance=instance,
                 dagster_run=result.dagster_run,
                 dagster_event=failure,
-                resources={"run_alerts": run_alerts.RunAlertsTable(uri=uri)},
+                resources={"run_alerts": run_alerts.RunAlertsTable(uri=uri), "alert_webhook": AlertWebhook()},
             ).for_run_failure()
             record_failed_runs(context)
     alerts = run_alerts.read(uri)
