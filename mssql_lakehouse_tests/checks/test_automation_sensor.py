@@ -44,3 +44,25 @@ def test_it_requests_the_profile_once_per_upstream_change_and_never_for_history(
             defs=defs, instance=instance, asset_selection=selection, cursor=changed.cursor
         )
         assert again.total_requested == 0
+
+
+SALES_ORDERS = dg.AssetKey(["silver", "sales_orders"])
+
+
+def test_a_sales_day_requests_no_profile_until_the_customer_history_has_that_day(defs):
+    # A lakehouse that runs the sales slice before (or without) Customer 360: the profile of a day
+    # is built from that day's history; without it the run could only fail.
+    selection = automation_condition_sensor(defs.assets).asset_selection
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
+        instance.report_runless_asset_event(dg.AssetMaterialization(SALES_ORDERS, partition=DAY))
+        sales_only = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=selection, cursor=first.cursor
+        )
+        assert sales_only.total_requested == 0
+
+        instance.report_runless_asset_event(dg.AssetMaterialization(HISTORY, partition=DAY))
+        with_history = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=selection, cursor=sales_only.cursor
+        )
+        assert with_history.get_requested_partitions(CUSTOMER_360) == {DAY}

@@ -66,9 +66,13 @@ def customer_360_as_of(
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
     # A day's silver or sales rows changed: that day's profile is refreshed. (Later days the change
-    # also reaches are refreshed by customer_changes_sensor, as that needs the whole range.)
+    # also reaches are refreshed by customer_changes_sensor, as that needs the whole range.) Not before
+    # the history has the day: sales landing first (or without Customer 360) would only start runs that fail.
     automation_condition=(
         dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & ~dg.AutomationCondition.any_deps_match(dg.AutomationCondition.missing()).allow(
+            dg.AssetSelection.assets(HISTORY)
+        )
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ),
