@@ -4,10 +4,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+from dagster._core.test_utils import create_run_for_test
 
 from mssql_lakehouse.defs.run_alerts.sensors import record_failed_runs
 from mssql_lakehouse.defs.sales.schedules import sales_nightly_at_erp_cutoff
-from mssql_lakehouse.defs.sales.sensors import stale_gold_ranges
+from mssql_lakehouse.defs.sales.sensors import sales_late_data, stale_gold_ranges
 from mssql_lakehouse.lib import run_alerts
 from mssql_lakehouse.lib.alert_webhook import AlertWebhook
 from mssql_lakehouse.settings import LakehouseSettings
@@ -84,3 +85,31 @@ def test_a_failed_nightly_run_is_recorded_once_for_planners(tmp_path):
     assert [(a["job_name"], a["run_id"], a["kind"]) for a in alerts] == [
         ("sales_nightly", result.run_id, "run_failure")
     ]
+
+
+def test_late_data_waits_for_the_run_that_wrote_it_to_finish():
+    # A nightly run's silver orders touch an older day while its lines and gold steps still run. A
+    # refresh requested then would race the run on the same gold days and read lines not yet merged.
+    with dg.instance_for_test() as instance:
+        run = create_run_for_test(instance, job_name="sales_nightly", status=dg.DagsterRunStatus.STARTED)
+        for record in [_materialization(run.run_id, 0, "2026-11-10", ["2026-11-08", "2026-11-10"])]:
+            instance.report_dagster_event(record.event_log_entry.dagster_event, run.run_id)
+
+        def tick(cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
+            context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="sales_late_data")
+            requests = [r for r in sales_late_data(context) if isinstance(r, dg.RunRequest)]
+            return requests, context.cursor
+
+        during, cursor = tick(None)
+        assert during == []
+
+        instance.report_dagster_event(
+            dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name="sales_nightly"),
+            run.run_id,
+        )
+        [after], cursor = tick(cursor)
+        assert (after.tags["dagster/asset_partition_range_start"], after.tags["dagster/asset_partition_range_end"]) == (
+            "2026-11-08",
+            "2026-11-10",
+        )
+        assert tick(cursor)[0] == []

@@ -3,7 +3,8 @@
 Silver merges report the order dates whose rows they changed (``touched_partition_values``,
 from the Delta change feed). Dates outside the partitions the run itself processed have gold
 partitions that are now stale, and so do the rolling 7-day figures of the six days after them
-(up to the last day the triggering run processed). Each evaluation requests at most one gold
+(up to the last day the triggering run processed). A run's merges are read once the run has
+finished, so a refresh never runs beside the run that made it necessary. Each evaluation requests at most one gold
 refresh: a single run over the range that covers every stale date found since the cursor (the
 event log's storage id), so a backfill that touched many old dates starts one run, not one per
 date. A refresh that failed is requested again on a later tick (see ``requested_runs``); it
@@ -60,6 +61,21 @@ def stale_gold_ranges(records: list[dg.EventLogRecord], known_days: set[str]) ->
     return stale
 
 
+def settled(instance: dg.DagsterInstance, records: list[dg.EventLogRecord]) -> list[dg.EventLogRecord]:
+    """``records`` (by storage id) up to the first one of a run still in progress; the next tick reads the rest.
+
+    A run's silver orders land before its lines and its gold: a refresh requested then would race it
+    on the same gold days and read lines it has not merged yet.
+    """
+    run_ids = list({r.run_id for r in records if r.run_id})
+    runs = instance.get_runs(dg.RunsFilter(run_ids=run_ids)) if run_ids else []
+    in_progress = {run.run_id for run in runs if not run.is_finished}
+    for index, record in enumerate(records):
+        if record.run_id in in_progress:
+            return records[:index]
+    return records
+
+
 def refresh_request(stale: dict[str, tuple[str, int]], failed: list[Requested], after: int) -> Requested | None:
     """One gold refresh over the stale ranges and the failed refreshes to retry, or None if there are none.
 
@@ -107,6 +123,7 @@ def sales_late_data(context: dg.SensorEvaluationContext):
             dg.AssetRecordsFilter(asset_key=key, after_storage_id=cursor.after), limit=10_000, ascending=True
         )
         records.extend(result.records)
+    records = settled(context.instance, sorted(records, key=lambda r: r.storage_id))
     known = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
     stale = stale_gold_ranges(records, known)
     after = max((r.storage_id for r in records), default=cursor.after)
