@@ -23,7 +23,7 @@ ORDERS = dg.AssetKey(["silver", "sales_orders"])
 LINES = dg.AssetKey(["silver", "sales_order_lines"])
 QUARANTINE = dg.AssetKey(["silver", "sales_quarantine"])
 
-ALL_DELETES = dg.AssetIn(["bronze", "sales_order_deletes"], partition_mapping=dg.AllPartitionMapping())
+DELETES = dg.AssetKey(["bronze", "sales_order_deletes"])
 # Silver rows are merged by key across the whole table (a late update changes an old order); the
 # order date is the partition column downstream gold partitions read by.
 MERGE = {
@@ -39,19 +39,31 @@ def _in_window(df: DataFrame, column: str, window: dg.TimeWindow) -> DataFrame:
     return df.where((F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(end)))
 
 
+def _whole(context: dg.AssetExecutionContext, key: dg.AssetKey) -> DataFrame:
+    """Every row of ``key``'s table, whatever its day.
+
+    A day's silver reads every delete and every order known so far, but depends on the same day of
+    those tables only (a ``deps`` entry, identity-mapped): a partition mapping from every day would
+    make each day downstream of all of them, and a backfill of two days would target the whole history.
+    """
+    return context.resources.tables.location(key).read(context.resources.spark.get_session())
+
+
 @dg.asset(
     key=ORDERS,
-    ins={"header": dg.AssetIn(["bronze", "sales_order_header"]), "deletes": ALL_DELETES},
+    ins={"header": dg.AssetIn(["bronze", "sales_order_header"])},
+    deps=[DELETES],
     metadata={"partition_expr": "order_date", "merge_keys": ["sales_order_id"], **MERGE},
-    **SALES_DAILY,
+    **{**SALES_DAILY, "required_resource_keys": SPARK_RESOURCES | {"tables"}},
 )
-def sales_orders(context: dg.AssetExecutionContext, header: DataFrame, deletes: DataFrame) -> DataFrame:
+def sales_orders(context: dg.AssetExecutionContext, header: DataFrame) -> DataFrame:
     """Sales orders, one row per order: the latest version by rowversion; deleted orders removed.
 
     Deletes come from SQL Server CDC on Sales.SalesOrderHeader (delete rows of the window's
     LSN range); every known delete is applied, so replaying an old window cannot resurrect an order.
     """
     keys = {"SalesOrderID": "sales_order_id"}
+    deletes = _whole(context, DELETES)
     all_deleted = delete_markers(deletes, HEADER_TABLE, keys)
     window_deletes = delete_markers(_in_window(deletes, "commit_time", partition_window(context)), HEADER_TABLE, keys)
     orders = without_deleted(orders_from_bronze(header), all_deleted, ["sales_order_id"])
@@ -78,21 +90,16 @@ def sales_orders(context: dg.AssetExecutionContext, header: DataFrame, deletes: 
             " reason and the row as JSON; replaced per partition.",
         ),
     },
-    ins={
-        "detail": dg.AssetIn(["bronze", "sales_order_detail"]),
-        "deletes": ALL_DELETES,
-        "products": dg.AssetIn(["bronze", "products"]),
-        "orders": dg.AssetIn(ORDERS, partition_mapping=dg.AllPartitionMapping()),
-    },
+    ins={"detail": dg.AssetIn(["bronze", "sales_order_detail"]), "products": dg.AssetIn(["bronze", "products"])},
+    deps=[DELETES, ORDERS],
     partitions_def=SALES_DAILY["partitions_def"],
     backfill_policy=SALES_DAILY["backfill_policy"],
     group_name=SALES_DAILY["group_name"],
     required_resource_keys=SPARK_RESOURCES | {"tables"},
 )
-def sales_order_lines(
-    context: dg.AssetExecutionContext, detail: DataFrame, deletes: DataFrame, products: DataFrame, orders: DataFrame
-):
+def sales_order_lines(context: dg.AssetExecutionContext, detail: DataFrame, products: DataFrame):
     """Validate the window's order lines and merge the valid ones; reject the rest to quarantine."""
+    deletes, orders = _whole(context, DELETES), _whole(context, ORDERS)
     keys = {"SalesOrderID": "sales_order_id", "SalesOrderDetailID": "sales_order_detail_id"}
     key_names = list(keys.values())
     window = partition_window(context)
