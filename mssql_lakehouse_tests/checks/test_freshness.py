@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 # Dagster's freshness checks and sensors read the time through dagster._time, which this freezes.
-from dagster._core.test_utils import freeze_time
+from dagster._core.test_utils import create_run_for_test, freeze_time
 
 from mssql_lakehouse.defs.finance import checks as finance_checks
 from mssql_lakehouse.defs.finance import gold as finance_gold
@@ -105,10 +105,34 @@ def test_the_freshness_sensor_requests_the_checks_that_may_be_overdue(instance):
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     defs = dg.Definitions(assets=[s for a in SALES_GOLD for s in a.specs], asset_checks=checks, sensors=[sensor])
     with freeze_time(at(2026, 12, 1, 7)):
-        request = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
-    assert isinstance(request, dg.RunRequest)
+        context = dg.build_sensor_context(instance=instance, definitions=defs, sensor_name=sensor.name)
+        [request] = sensor.evaluate_tick(context).run_requests
     assert {k.asset_key.to_user_string() for k in request.asset_check_keys} == {
         "gold/daily_sku_sales",
         "gold/sku_alerts",
         "gold/sku_forecast_alignment",
     }
+
+
+def test_the_freshness_sensor_waits_for_the_evaluation_it_requested_until_that_run_finishes(instance):
+    # The daemon's queue holds a requested run while others run (max_concurrent_runs), then starts it.
+    # Until it executes the check there is no check execution, so Dagster's freshness sensor would
+    # request the same checks every tick. (A QUEUED run needs a code location's origin; STARTING is
+    # the same state for the sensor.)
+    checks = inventory_checks.freshness_checks(INVENTORY_GOLD, ZONE)
+    sensor = inventory_checks.inventory_freshness_checks_sensor(checks)
+    defs = dg.Definitions(assets=[s for a in INVENTORY_GOLD for s in a.specs], asset_checks=checks, sensors=[sensor])
+
+    def tick() -> list[dg.RunRequest]:
+        context = dg.build_sensor_context(instance=instance, definitions=defs, sensor_name=sensor.name)
+        return list(sensor.evaluate_tick(context).run_requests)
+
+    with freeze_time(at(2026, 12, 1, 7)):
+        [first] = tick()
+        create_run_for_test(
+            instance,
+            job_name="__ASSET_JOB",
+            status=dg.DagsterRunStatus.STARTING,
+            tags={**first.tags, "dagster/sensor_name": sensor.name},
+        )
+        assert tick() == []

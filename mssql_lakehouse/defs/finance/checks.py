@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.defs.finance.close_history import GOLD_CLOSE, FinanceArchive, close_history
-from mssql_lakehouse.lib.check_rules import layer_keys
+from mssql_lakehouse.lib.check_rules import freshness_checks_sensor, layer_keys
 from mssql_lakehouse.lib.sources import ReconciliationFigures
 from mssql_lakehouse.lib.transforms.ledger import ACCOUNT_LINE, TOTAL_LINE, closing_mismatches, journal_imbalances
 
@@ -286,6 +286,4 @@ def freshness_checks(
 def finance_freshness_checks_sensor(checks: Sequence[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
     """Evaluates the close's freshness; stopped by default like the close schedule that makes it
     fresh, so a deployment that closes by hand is not told its close is overdue."""
-    return dg.build_sensor_for_freshness_checks(
-        freshness_checks=checks, name="finance_freshness_checks_sensor", default_status=dg.DefaultSensorStatus.STOPPED
-    )
+    return freshness_checks_sensor(checks, "finance_freshness_checks_sensor", dg.DefaultSensorStatus.STOPPED)

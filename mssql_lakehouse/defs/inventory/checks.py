@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.defs.inventory.common import INVENTORY, POSITION
-from mssql_lakehouse.lib.check_rules import layer_keys, not_null, unique_key
+from mssql_lakehouse.lib.check_rules import freshness_checks_sensor, layer_keys, not_null, unique_key
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.transforms.inventory import INVENTORY_KEYS
 
@@ -139,6 +139,4 @@ def freshness_checks(assets: Sequence[dg.AssetsDefinition], timezone: str) -> Se
 def inventory_freshness_checks_sensor(checks: Sequence[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
     """Evaluates the gold position's freshness; running by default like the file-arrival sensor that
     keeps it fresh, so exports that stop arriving are reported without anyone switching it on."""
-    return dg.build_sensor_for_freshness_checks(
-        freshness_checks=checks, name="inventory_freshness_checks_sensor", default_status=dg.DefaultSensorStatus.RUNNING
-    )
+    return freshness_checks_sensor(checks, "inventory_freshness_checks_sensor", dg.DefaultSensorStatus.RUNNING)

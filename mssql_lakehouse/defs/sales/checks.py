@@ -17,7 +17,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 
 from mssql_lakehouse.defs.sales.silver import LINES, ORDERS, QUARANTINE
-from mssql_lakehouse.lib.check_rules import layer_keys, not_null, unique_key
+from mssql_lakehouse.lib.check_rules import freshness_checks_sensor, layer_keys, not_null, unique_key
 
 ORDER_KEYS = ["sales_order_id"]
 LINE_KEYS = ["sales_order_id", "sales_order_detail_id"]
@@ -138,6 +138,4 @@ def freshness_checks(
 def sales_freshness_checks_sensor(checks: Sequence[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
     """Evaluates the gold tables' freshness; stopped by default like the nightly schedule that makes
     them fresh, so a deployment that does not run the schedule is not told its tables are overdue."""
-    return dg.build_sensor_for_freshness_checks(
-        freshness_checks=checks, name="sales_freshness_checks_sensor", default_status=dg.DefaultSensorStatus.STOPPED
-    )
+    return freshness_checks_sensor(checks, "sales_freshness_checks_sensor", dg.DefaultSensorStatus.STOPPED)
