@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: setup demo test lint format dev bench clean
+.PHONY: setup demo test test-ui lint format dev bench clean
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -29,6 +29,10 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest
+
+# The browser suite: a real `dagster dev` driven in Debian's chromium (see the README).
+test-ui: setup
+	$(BIN)/pytest -m ui
 
 lint: setup
 	$(BIN)/ruff check .
