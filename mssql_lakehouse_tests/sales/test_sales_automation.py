@@ -92,8 +92,8 @@ def test_late_data_waits_for_the_run_that_wrote_it_to_finish():
     # refresh requested then would race the run on the same gold days and read lines not yet merged.
     with dg.instance_for_test() as instance:
         run = create_run_for_test(instance, job_name="sales_nightly", status=dg.DagsterRunStatus.STARTED)
-        for record in [_materialization(run.run_id, 0, "2026-11-10", ["2026-11-08", "2026-11-10"])]:
-            instance.report_dagster_event(record.event_log_entry.dagster_event, run.run_id)
+        orders = _materialization(run.run_id, 0, "2026-11-10", ["2026-11-08", "2026-11-10"])
+        instance.report_dagster_event(orders.event_log_entry.dagster_event, run.run_id)
 
         def tick(cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
             context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="sales_late_data")

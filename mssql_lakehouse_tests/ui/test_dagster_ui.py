@@ -37,6 +37,7 @@ DAYS = [LAST - dt.timedelta(days=n) for n in (2, 1, 0)]
 SCALE = 0.002
 MSSQL_LAKEHOUSE = str(Path(sys.executable).parent / "mssql-lakehouse")
 UI_TIMEOUT_MS = 60_000
+_FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
 def chromium() -> str:
@@ -198,9 +199,6 @@ def test_no_run_the_daemon_launched_failed(server):
     with server.instance() as instance:
         failed = [(r.run_id, r.job_name, dict(r.tags)) for r in instance.get_runs() if r.status in _FAILED]
     assert not failed, f"see {server.log}"
-
-
-_FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
 def _automated(run: dg.DagsterRun) -> bool:
