@@ -16,13 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-# Pools whose steps must never overlap (dagster.yaml sets only the default limit of the others).
-SERIAL_POOLS := customer_360_history finance_close dr_replication
-
+# dagster.yaml sets only the default pool limit; `mssql-lakehouse pools` limits the pools whose
+# steps must never overlap (mssql_lakehouse/lib/pools.py) to one step at a time.
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml $(VENV)/.installed
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
-	for pool in $(SERIAL_POOLS); do $(BIN)/dagster instance concurrency set $$pool 1 || exit 1; done
+	$(BIN)/mssql-lakehouse pools
 
 demo: setup
 	$(BIN)/mssql-lakehouse quickstart

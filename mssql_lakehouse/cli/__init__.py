@@ -3,6 +3,7 @@
 import click
 
 from mssql_lakehouse.cli.audit import audit
+from mssql_lakehouse.cli.pools import pools
 from mssql_lakehouse_demo.cli.demo import demo
 from mssql_lakehouse_demo.cli.quickstart import quickstart
 
@@ -14,4 +15,5 @@ def main() -> None:
 
 main.add_command(audit)
 main.add_command(demo)
+main.add_command(pools)
 main.add_command(quickstart)

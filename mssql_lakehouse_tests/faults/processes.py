@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
+LAKEHOUSE_CLI = str(Path(sys.executable).parent / "mssql-lakehouse")
 
 
 def environment(home: Path, dagster_home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -54,6 +55,20 @@ class Materialization:
         self.popen.wait(60)
 
 
+def dagster_instance_home(dagster_home: Path) -> Path:
+    """A Dagster instance as ``make setup`` makes one: the repository's dagster.yaml, the serial pools limited."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    subprocess.run(
+        [LAKEHOUSE_CLI, "pools"],
+        env=environment(dagster_home.parent, dagster_home),
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    return dagster_home
+
+
 def start_materialize(
     home: Path,
     select: str,
@@ -62,15 +77,14 @@ def start_materialize(
     partition_range: tuple[str, str] | None = None,
     name: str = "run",
     extra_env: Mapping[str, str] | None = None,
+    dagster_home: Path | None = None,
 ) -> Materialization:
     """Start ``dagster asset materialize --select <select>`` on the lakehouse at ``home``.
 
-    Each process gets its own DAGSTER_HOME under ``home`` (with the repository's dagster.yaml),
-    as two users' shells would.
+    The process uses the Dagster instance at ``dagster_home`` (see ``dagster_instance_home``), or one
+    of its own under ``home``, as two users' shells would.
     """
-    dagster_home = home / f"dagster_home_{name}"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    dagster_home = dagster_home or dagster_instance_home(home / f"dagster_home_{name}")
     command = [DAGSTER, "asset", "materialize", "-m", "mssql_lakehouse.definitions", "--select", select]
     if partition is not None:
         command += ["--partition", partition]

@@ -1,4 +1,4 @@
-"""Two ``dagster asset materialize`` processes at the same time on one lakehouse.
+"""Two ``dagster asset materialize`` processes at the same time on one lakehouse and one Dagster instance.
 
 Dagster runs two runs at once here (``max_concurrent_runs: 2``): the inventory sensor asks for
 one run per (day, region), backfills and the nightly schedule overlap. Each scenario starts two
@@ -20,6 +20,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,7 +31,7 @@ from deltalake import DeltaTable
 
 from mssql_lakehouse_demo import seed
 from mssql_lakehouse_demo.inventory_export import export_inventory
-from mssql_lakehouse_tests.faults.processes import start_materialize
+from mssql_lakehouse_tests.faults.processes import dagster_instance_home, start_materialize
 from mssql_lakehouse_tests.faults.tables import Rows, contents
 from mssql_lakehouse_tests.isolated_lakehouse import IsolatedLakehouse, isolated_lakehouses
 
@@ -40,6 +41,7 @@ REGIONS = ("amer", "emea")
 SALES_DAYS = (DAY - dt.timedelta(days=31), DAY)
 CONFLICT_RETRIES = "delta_conflict_retries"
 RUN_NAMES = ("first", "second")
+DAGSTER_HOME = "dagster_home"
 
 
 @dataclass
@@ -58,15 +60,15 @@ class Scenario:
     def tables_in_turn(self) -> dict[str, Rows]:
         return contents(self.in_turn / "tables")
 
-    def instances(self) -> Iterator[dg.DagsterInstance]:
-        """Each process's own Dagster instance (``start_materialize`` gives run ``name`` its DAGSTER_HOME)."""
-        for name in RUN_NAMES:
-            dagster_home = str(self.at_once / f"dagster_home_{name}")
-            # The repository's dagster.yaml puts the instance's storage in $DAGSTER_HOME.
-            with pytest.MonkeyPatch.context() as mp:
-                mp.setenv("DAGSTER_HOME", dagster_home)
-                with dg.DagsterInstance.from_config(dagster_home) as instance:
-                    yield instance
+    @contextmanager
+    def instance(self) -> Iterator[dg.DagsterInstance]:
+        """The Dagster instance both processes ran in."""
+        dagster_home = str(self.at_once / DAGSTER_HOME)
+        # The repository's dagster.yaml puts the instance's storage in $DAGSTER_HOME.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DAGSTER_HOME", dagster_home)
+            with dg.DagsterInstance.from_config(dagster_home) as instance:
+                yield instance
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +95,10 @@ def _run_at_once_and_in_turn(
     them in turn on another copy. ``environment`` is given to both (it may point both at shared inputs)."""
     at_once = inputs.parent / f"{name}_at_once"
     shutil.copytree(inputs / "demo_erp", at_once / "demo_erp")
+    dagster_home = dagster_instance_home(at_once / DAGSTER_HOME)
     began = time.monotonic()
     runs = [
-        start_materialize(at_once, select, p, name=n, extra_env=environment)
+        start_materialize(at_once, select, p, name=n, extra_env=environment, dagster_home=dagster_home)
         for n, p in zip(RUN_NAMES, partitions, strict=True)
     ]
     try:
@@ -175,32 +178,39 @@ def _assert_same_tables(scenario: Scenario, expected: set[str]) -> None:
 def _conflict_retries(scenario: Scenario) -> dict[str, list[int]]:
     """Table -> how often each run's write of it lost a Delta conflict, as its materialization reports."""
     retries: dict[str, list[int]] = {}
-    for instance in scenario.instances():
-        for key in instance.get_asset_keys():
-            metadata = instance.get_latest_materialization_event(key).asset_materialization.metadata
-            assert CONFLICT_RETRIES in metadata, f"{key.to_user_string()}: no {CONFLICT_RETRIES} in {sorted(metadata)}"
-            retries.setdefault(key.to_user_string(), []).append(metadata[CONFLICT_RETRIES].value)
+    with scenario.instance() as instance:
+        for run in instance.get_runs():
+            for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+                materialization = event.asset_materialization
+                metadata, name = materialization.metadata, materialization.asset_key.to_user_string()
+                assert CONFLICT_RETRIES in metadata, f"{name}: no {CONFLICT_RETRIES} in {sorted(metadata)}"
+                retries.setdefault(name, []).append(metadata[CONFLICT_RETRIES].value)
     return retries
 
 
-def _began_writing(instance: dg.DagsterInstance) -> tuple[str, dict[str, float]]:
-    """The instance's one run, and when its step for each table yielded its first output (the write starts)."""
-    (run,) = instance.get_runs()
+def _began_writing(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+    """When the run's step for each table yielded its first output (the write starts)."""
     first_output: dict[str, float] = {}
-    for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_OUTPUT):
+    for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT):
         first_output.setdefault(event.step_key, event.timestamp)
     began = {}
-    for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+    for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
         began[event.dagster_event.asset_key.to_user_string()] = first_output[event.step_key]
-    return run.run_id, began
+    return began
+
+
+def _step_spans(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Step key -> when the run's step started and when it ended."""
+    spans: dict[str, list[float]] = {}
+    for event in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}):
+        spans.setdefault(event.step_key, []).append(event.timestamp)
+    return {step: (min(times), max(times)) for step, times in spans.items()}
 
 
 def _raced_first_writes(scenario: Scenario) -> list[str]:
     """Tables one run began writing before the other run's commit created them."""
-    began: dict[str, dict[str, float]] = {}
-    for instance in scenario.instances():
-        run_id, tables = _began_writing(instance)
-        began[run_id] = tables
+    with scenario.instance() as instance:
+        began = {run.run_id: _began_writing(instance, run.run_id) for run in instance.get_runs()}
     raced = []
     for name in scenario.tables_at_once:
         (created,) = [c for c in DeltaTable(str(scenario.at_once / "tables" / name)).history() if c["version"] == 0]
@@ -222,6 +232,19 @@ def test_two_sales_days_at_once_equal_the_days_in_turn(sales):
         day.isoformat() for day in SALES_DAYS
     }
     print(f"sales: {sales.seconds:.0f} s, conflict retries per table {_conflict_retries(sales)}")
+
+
+def test_the_gold_steps_of_two_sales_runs_take_turns(sales):
+    """Each gold step reads silver when it starts: two runs' gold steps overlapping could let the one
+    that read the older silver commit last (the ``sales_gold`` pool)."""
+    with sales.instance() as instance:
+        first, second = (
+            {step: span for step, span in _step_spans(instance, run.run_id).items() if step.startswith("gold__")}
+            for run in instance.get_runs()
+        )
+    assert len(first) == len(second) == 3, (first, second)
+    overlapping = [(a, b) for a, (a0, a1) in first.items() for b, (b0, b1) in second.items() if a0 < b1 and b0 < a1]
+    assert not overlapping, f"gold steps of the two runs overlapped: {overlapping}"
 
 
 def test_first_writes_racing_to_create_a_table_keep_both_partitions(inventory, sales):

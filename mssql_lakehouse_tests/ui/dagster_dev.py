@@ -7,7 +7,6 @@ server and any run process it launched, with their Spark JVMs.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,10 +20,8 @@ import dagster as dg
 import pytest
 from dagster._core.execution.backfill import BulkActionStatus
 
-from mssql_lakehouse_tests.faults.processes import DAGSTER, REPO, environment
+from mssql_lakehouse_tests.faults.processes import DAGSTER, REPO, dagster_instance_home, environment
 
-# The pools `make setup` limits to one step at a time (see the Makefile).
-SERIAL_POOLS = ("customer_360_history", "finance_close", "dr_replication")
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
@@ -44,17 +41,7 @@ class DagsterDev:
 
     @classmethod
     def start(cls, home: Path, dagster_home: Path, log: Path, timeout: float = 180) -> DagsterDev:
-        dagster_home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-        env = environment(home, dagster_home)
-        for pool in SERIAL_POOLS:
-            subprocess.run(
-                [DAGSTER, "instance", "concurrency", "set", pool, "1"],
-                env=env,
-                cwd=REPO,
-                check=True,
-                capture_output=True,
-            )
+        env = environment(home, dagster_instance_home(dagster_home))
         port = _free_port()
         with log.open("w") as out:
             popen = subprocess.Popen(

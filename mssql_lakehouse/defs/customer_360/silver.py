@@ -20,6 +20,7 @@ from mssql_lakehouse.defs.customer_360.checks import one_current_version_per_liv
 from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, GROUP, HISTORY, SNAPSHOT, in_window
 from mssql_lakehouse.lib.asset_defaults import SPARK_RESOURCES
 from mssql_lakehouse.lib.partitions import daily_partitions, partition_window
+from mssql_lakehouse.lib.pools import CUSTOMER_360_HISTORY
 from mssql_lakehouse.lib.transforms.customer_changes import SILVER_KEY, business_columns, silver_events
 from mssql_lakehouse.lib.transforms.scd import (
     DELETE_FLAG,
@@ -29,8 +30,6 @@ from mssql_lakehouse.lib.transforms.scd import (
     stale_scd1_keys,
     touched_keys,
 )
-
-HISTORY_POOL = "customer_360_history"
 
 
 @dg.multi_asset(
@@ -75,8 +74,7 @@ HISTORY_POOL = "customer_360_history"
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
-    # Two runs rewriting overlapping keys at once could each miss the other's bronze rows.
-    pool=HISTORY_POOL,
+    pool=CUSTOMER_360_HISTORY,
     required_resource_keys=SPARK_RESOURCES | {"tables"},
 )
 def customers_history_and_customers(context: dg.AssetExecutionContext, changes: DataFrame):

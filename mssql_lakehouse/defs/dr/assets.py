@@ -11,10 +11,10 @@ import dagster as dg
 from pydantic import Field
 
 from mssql_lakehouse.lib.asset_defaults import SPARK_RESOURCES
+from mssql_lakehouse.lib.pools import DR_REPLICATION as DR_REPLICATION_POOL
 from mssql_lakehouse.lib.replication import DrReplication, ReplicaDivergedError, ReplicationGapError, TableReplication
 
 DR_REPLICATION = dg.AssetKey(["dr", "replication"])
-DR_POOL = "dr_replication"  # two passes into the same replica would race on its log
 
 
 class ReplicationConfig(dg.Config):
@@ -33,7 +33,7 @@ class ReplicationConfig(dg.Config):
     group_name="dr",
     kinds={"delta"},
     required_resource_keys=SPARK_RESOURCES | {"dr_replication"},
-    pool=DR_POOL,
+    pool=DR_REPLICATION_POOL,
 )
 def replication(context: dg.AssetExecutionContext, config: ReplicationConfig) -> dg.MaterializeResult:
     """Replicates the configured Delta tables to the standby site, copying only what changed since the last pass.

@@ -32,11 +32,11 @@ from mssql_lakehouse.defs.finance.close_history import (
 )
 from mssql_lakehouse.defs.finance.common import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds
 from mssql_lakehouse.defs.finance.silver import SILVER_ENTRIES
+from mssql_lakehouse.lib.pools import FINANCE_CLOSE
 from mssql_lakehouse.lib.sources import MssqlSource, frame_figures
 from mssql_lakehouse.lib.transforms.ledger import accounts_from_bronze, trial_balance
 
 FINANCIAL_CLOSE = GOLD_CLOSE
-CLOSE_POOL = "finance_close"  # one close at a time: the close number is read, then written
 LEDGER_BEGINNING = dt.datetime(1900, 1, 1)
 
 
@@ -45,7 +45,7 @@ LEDGER_BEGINNING = dt.datetime(1900, 1, 1)
     ins={"entries": dg.AssetIn(SILVER_ENTRIES), "accounts": dg.AssetIn(GL_ACCOUNTS)},
     metadata={"partition_expr": "period_start"},
     check_specs=financial_close_checks(FINANCIAL_CLOSE),
-    pool=CLOSE_POOL,
+    pool=FINANCE_CLOSE,
     **{
         **FINANCE_MONTHLY,
         "required_resource_keys": FINANCE_MONTHLY["required_resource_keys"] | {"tables", "finance_archive", "erp"},

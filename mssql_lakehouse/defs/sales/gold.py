@@ -12,6 +12,7 @@ from mssql_lakehouse.defs.sales.common import SALES_DAILY, SPARK_RESOURCES
 from mssql_lakehouse.defs.sales.resources import SkuAlertSettings
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.partitions import partition_window
+from mssql_lakehouse.lib.pools import SALES_GOLD
 from mssql_lakehouse.lib.transforms.sku_alerts import sku_alerts as build_alerts
 from mssql_lakehouse.lib.transforms.sku_metrics import ROLLING_DAYS, forecast_alignment
 from mssql_lakehouse.lib.transforms.sku_metrics import daily_sku_sales as aggregate_sales
@@ -25,6 +26,10 @@ ALERTS = dg.AssetKey(["gold", "sku_alerts"])
 # benchmarks/table_layout.py). Unpartitioned, a write of one day conflicts with a concurrent write
 # of another and is retried, which costs little for tables this small.
 SMALL_TABLE = {"delta_partition_by": []}
+
+# Gold steps of any two runs take turns (see lib/pools.py): each reads silver when it starts, so the
+# last one to commit a day has read every silver merge that came before it.
+SALES_GOLD_DAILY = {**SALES_DAILY, "pool": SALES_GOLD}
 
 TRAILING_WEEK = dg.TimeWindowPartitionMapping(
     start_offset=-(ROLLING_DAYS - 1), allow_nonexistent_upstream_partitions=True
@@ -41,7 +46,7 @@ def _dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     ins={"lines": dg.AssetIn(["silver", "sales_order_lines"]), "orders": dg.AssetIn(["silver", "sales_orders"])},
     metadata={"partition_expr": "order_date", **SMALL_TABLE},
     check_specs=daily_sku_sales_checks(DAILY_SKU_SALES),
-    **SALES_DAILY,
+    **SALES_GOLD_DAILY,
 )
 def daily_sku_sales(context: dg.AssetExecutionContext, lines: DataFrame, orders: DataFrame):
     """Per order date and SKU: quantity, net revenue (cent-exact decimal) and order count."""
@@ -71,7 +76,7 @@ def daily_sku_sales(context: dg.AssetExecutionContext, lines: DataFrame, orders:
     },
     metadata={"partition_expr": "date", **SMALL_TABLE},
     check_specs=sku_forecast_alignment_checks(ALIGNMENT),
-    **SALES_DAILY,
+    **SALES_GOLD_DAILY,
 )
 def sku_forecast_alignment(
     context: dg.AssetExecutionContext, sales: DataFrame, forecasts: DataFrame, products: DataFrame
@@ -113,7 +118,7 @@ def _inventory_positions(context: dg.AssetExecutionContext) -> DataFrame | None:
     ins={"alignment": dg.AssetIn(ALIGNMENT)},
     metadata={"partition_expr": "alert_date", **SMALL_TABLE},
     check_specs=sku_alerts_checks(ALERTS),
-    **{**SALES_DAILY, "required_resource_keys": SPARK_RESOURCES | {"sku_alert_settings", "tables"}},
+    **{**SALES_GOLD_DAILY, "required_resource_keys": SPARK_RESOURCES | {"sku_alert_settings", "tables"}},
 )
 def sku_alerts(context: dg.AssetExecutionContext, alignment: DataFrame):
     """The nightly SKU alerts for planners: over-forecast, under-forecast, sudden drops and stock-out risks.
