@@ -13,7 +13,6 @@ the history this run has just committed.
 """
 
 import dagster as dg
-from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.defs.customer_360.checks import one_current_version_per_live_key, validity_intervals
@@ -64,9 +63,10 @@ from mssql_lakehouse.lib.transforms.scd import (
             "derived from the history table; a run also repairs customers a failed run left stale.",
         ),
     },
-    # Each run recomputes touched customers from every event in bronze, of every day.
-    ins={"changes": dg.AssetIn(CHANGES, partition_mapping=dg.AllPartitionMapping())},
-    deps=[dg.AssetDep(SNAPSHOT, partition_mapping=dg.AllPartitionMapping())],
+    # Each run recomputes touched customers from every event in bronze, of every day, read whole
+    # through the tables resource; a day depends on that day only. A mapping from every day would
+    # make each day downstream of all of them, and a backfill of two days target the whole history.
+    deps=[CHANGES, SNAPSHOT],
     check_specs=[
         dg.AssetCheckSpec("one_current_version_per_live_key", asset=HISTORY),
         dg.AssetCheckSpec("validity_intervals", asset=HISTORY),
@@ -77,12 +77,13 @@ from mssql_lakehouse.lib.transforms.scd import (
     pool=CUSTOMER_360_HISTORY,
     required_resource_keys=SPARK_RESOURCES | {"tables"},
 )
-def customers_history_and_customers(context: dg.AssetExecutionContext, changes: DataFrame):
+def customers_history_and_customers(context: dg.AssetExecutionContext):
     """Recompute the whole history of every customer the window's changes touched, from all of bronze;
     then bring SCD1 to the history's current rows for those customers and any left stale."""
     window = partition_window(context)
-    spark = changes.sparkSession
+    spark = context.resources.spark.get_session()
     tables = context.resources.tables
+    changes = tables.location(CHANGES).read(spark)
     snapshots = tables.location(SNAPSHOT)
     if snapshots.exists(spark):
         changes = changes.unionByName(snapshots.read(spark), allowMissingColumns=True)

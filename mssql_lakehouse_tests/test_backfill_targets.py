@@ -1,4 +1,4 @@
-"""What a backfill of the sales slice launched from the UI targets: the days picked, not the whole history.
+"""What a backfill launched from the UI targets: the days picked, not the whole history.
 
 The UI's Materialize dialog sends the days and the selected assets; Dagster targets those days of
 the root assets and every partition downstream of them through the assets' partition mappings
@@ -19,21 +19,20 @@ from mssql_lakehouse.settings import LakehouseSettings
 
 # The rolling 7-day figures of a day read the six days before it: a backfill also refreshes the six after.
 ROLLING = {dg.AssetKey(["gold", "sku_forecast_alignment"]), dg.AssetKey(["gold", "sku_alerts"])}
+DAYS = ["2026-11-02", "2026-11-03"]
 
 
 @pytest.fixture(scope="module")
-def defs() -> dg.Definitions:
-    return build_defs(LakehouseSettings.from_env(), slices=["sales"])
+def graph() -> dg.Definitions:
+    return build_defs(LakehouseSettings.from_env(), slices=["sales", "customer_360"]).resolve_asset_graph()
 
 
-def targets(defs: dg.Definitions, days: list[str]) -> dict[dg.AssetKey, set[str]]:
-    graph = defs.resolve_asset_graph()
-    sales = dg.AssetSelection.groups("sales").resolve(graph)
+def targets(graph, selection: dg.AssetSelection, days: list[str]) -> dict[dg.AssetKey, set[str]]:
     with dg.instance_for_test() as instance:
         backfill = AssetBackfillData.from_asset_partitions(
             asset_graph=graph,
             partition_names=days,
-            asset_selection=list(sales),
+            asset_selection=list(selection.resolve(graph)),
             dynamic_partitions_store=instance,
             backfill_start_timestamp=dt.datetime.now(dt.UTC).timestamp(),
             all_partitions=False,
@@ -42,14 +41,25 @@ def targets(defs: dg.Definitions, days: list[str]) -> dict[dg.AssetKey, set[str]
     return {key: set(subset.get_partition_keys()) for key, subset in subsets.items()}
 
 
-def test_a_backfill_of_some_days_targets_those_days_and_the_rolling_week_after(defs):
-    days = ["2026-11-02", "2026-11-03"]
-    week_after = {(dt.date(2026, 11, 3) + dt.timedelta(days=n)).isoformat() for n in range(1, ROLLING_DAYS)} | set(days)
-    for key, keys in targets(defs, days).items():
-        assert keys == (week_after if key in ROLLING else set(days)), key.to_user_string()
+def test_a_sales_backfill_of_some_days_targets_those_days_and_the_rolling_week_after(graph):
+    week_after = {(dt.date(2026, 11, 3) + dt.timedelta(days=n)).isoformat() for n in range(1, ROLLING_DAYS)}
+    for key, keys in targets(graph, dg.AssetSelection.groups("sales"), DAYS).items():
+        assert keys == (set(DAYS) | week_after if key in ROLLING else set(DAYS)), key.to_user_string()
 
 
-def test_a_backfill_that_ends_with_the_last_day_targets_one_range_for_one_run(defs):
+@pytest.mark.parametrize(
+    "root", [["bronze", "customer_changes"], ["bronze", "customer_snapshot"]], ids=lambda p: "/".join(p)
+)
+def test_a_customer_360_backfill_of_some_days_targets_those_days(graph, root):
+    # The group itself cannot be backfilled as one range: the snapshot's days run one further
+    # (end_offset=1), so a user picks a bronze table and what is downstream of it.
+    for key, keys in targets(graph, dg.AssetSelection.assets(root).downstream(), DAYS).items():
+        assert keys == set(DAYS), key.to_user_string()
+
+
+def test_a_backfill_that_ends_with_the_last_day_targets_one_range_for_one_run(graph):
     last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
     days = [(last - dt.timedelta(days=1)).isoformat(), last.isoformat()]
-    assert {frozenset(keys) for keys in targets(defs, days).values()} == {frozenset(days)}
+    assert {frozenset(keys) for keys in targets(graph, dg.AssetSelection.groups("sales"), days).values()} == {
+        frozenset(days)
+    }
