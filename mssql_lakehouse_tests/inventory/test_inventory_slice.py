@@ -6,10 +6,13 @@ with bad files and a day whose export gained a column.
 """
 
 import datetime as dt
+import os
 
 import pytest
 
+from mssql_lakehouse.defs.inventory.sensors import inventory_file_arrival
 from mssql_lakehouse_tests.inventory.conftest import FIRST_DAY, REGIONS, TABLES, erp_on_hand, key
+from mssql_lakehouse_tests.sensors.daemon import Daemon
 
 DAYS = [FIRST_DAY + dt.timedelta(days=i) for i in range(3)]
 DAY4 = FIRST_DAY + dt.timedelta(days=3)
@@ -91,6 +94,22 @@ def test_replaying_day_one_after_day_three_does_not_regress_the_on_hand(parquet_
 
     assert lh.on_hand("amer") == day3
     assert {t: lh.contents(*t) for t in TABLES} == before
+
+
+def test_a_sensor_started_after_runs_landed_the_files_requests_only_a_folder_that_changes_since(parquet_lakehouse):
+    """Files landed by runs the sensor did not request (from the UI, by `make demo`) are not run again
+    when the sensor starts with a new cursor; a folder whose files change afterwards is."""
+    lh = parquet_lakehouse
+    daemon = Daemon.of(lh.defs, lh.instance, inventory_file_arrival)
+    assert [r.partition_key for r in daemon.tick().requests] == []
+
+    export = next(lh.landing(REGIONS[0], DAYS[-1]).iterdir())
+    landed_at = export.stat().st_mtime_ns
+    try:
+        os.utime(export, ns=(landed_at, landed_at + 1_000_000_000))
+        assert [r.partition_key for r in daemon.tick().requests] == [key(DAYS[-1], REGIONS[0])]
+    finally:
+        os.utime(export, ns=(landed_at, landed_at))
 
 
 def test_csv_and_parquet_exports_of_the_same_snapshots_give_the_same_silver_and_gold(parquet_lakehouse, csv_lakehouse):

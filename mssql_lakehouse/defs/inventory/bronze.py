@@ -22,7 +22,7 @@ from pyspark.sql import types as T
 
 from mssql_lakehouse.defs.inventory.checks import inventory_snapshots_checks
 from mssql_lakehouse.defs.inventory.common import INVENTORY_DAILY, REJECTED_FILES, SNAPSHOTS
-from mssql_lakehouse.defs.inventory.landing import LandedFile, landed_files
+from mssql_lakehouse.defs.inventory.landing import LANDED_FILE_SETS, LandedFile, fingerprint, landed_files
 from mssql_lakehouse.defs.inventory.partitions import partition_day_and_region
 from mssql_lakehouse.defs.inventory.settings import InventoryConfig
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
@@ -271,9 +271,12 @@ def inventory_snapshots(context: dg.AssetExecutionContext):
     location = tables.location(SNAPSHOTS)
     prior = location.read(spark) if location.exists(spark) else None
 
-    frames, rejected, files_read = [empty_bronze(spark)], [], 0
+    frames, rejected, files_read, file_sets = [empty_bronze(spark)], [], 0, {}
     for key in context.partition_keys:
         day, region = partition_day_and_region(key)
+        # The file set as the file-arrival sensor fingerprints it, listed before reading: a file
+        # that changes during the run makes a file set this run did not land, and is run again.
+        file_sets[key] = fingerprint(landed_files(landing.landing_dir(region, day)))
         if landing.autoloader:
             landed, bad, read = _land_autoloader(spark, landing, day, region)
         else:
@@ -286,7 +289,11 @@ def inventory_snapshots(context: dg.AssetExecutionContext):
         rows = rows.unionByName(frame, allowMissingColumns=True)
     # Materialise before the write replaces the partition this may have read unchanged files from.
     rows = rows.localCheckpoint()
-    yield dg.Output(rows, output_name="inventory_snapshots", metadata={"files_read": files_read})
+    yield dg.Output(
+        rows,
+        output_name="inventory_snapshots",
+        metadata={"files_read": files_read, LANDED_FILE_SETS: dg.MetadataValue.json(file_sets)},
+    )
     yield dg.Output(spark.createDataFrame(rejected, rejection_schema()), output_name="inventory_rejected_files")
 
     yield dg.AssetCheckResult(

@@ -62,6 +62,10 @@ def day_folders(root: str) -> list[str]:
     return sorted(days)
 
 
+LANDED_FILE_SETS = "landed_file_sets"
+"""Metadata of a bronze materialization: partition key -> fingerprint of the file set the run landed."""
+
+
 def fingerprint(files: list[LandedFile]) -> str:
     """Names, sizes and modification times of a file set: equal exactly when the same files are there."""
     digest = hashlib.sha256()

@@ -3,8 +3,10 @@
 Each tick lists every region's day folders (days the partitions know) and fingerprints each
 folder's file set by names, sizes and modification times. A folder whose fingerprint differs
 from the one in the cursor gets a run request for its partition; the run key is the partition
-and the fingerprint, so the same file set is never run twice, even if the cursor is lost. A
-run that failed is requested again on a later tick, a few times (see ``requested_runs``).
+and the fingerprint, so the same file set is never run twice, even if the cursor is lost. Nor
+is a file set a successful run the sensor did not request has landed already (materialized from
+the UI, by ``make demo``): bronze records the file sets it landed. A run that failed is requested
+again on a later tick, a few times (see ``requested_runs``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import json
 
 import dagster as dg
 
-from mssql_lakehouse.defs.inventory.common import POSITION
-from mssql_lakehouse.defs.inventory.landing import day_folders, fingerprint, landed_files
+from mssql_lakehouse.defs.inventory.common import POSITION, SNAPSHOTS
+from mssql_lakehouse.defs.inventory.landing import LANDED_FILE_SETS, day_folders, fingerprint, landed_files
 from mssql_lakehouse.defs.inventory.settings import InventoryConfig
 from mssql_lakehouse.lib.check_rules import freshness_checks_on
 from mssql_lakehouse.lib.partitions import daily_partitions
@@ -41,6 +43,28 @@ def changed_folders(landing: InventoryConfig, known_days: set[str], seen: dict[s
     return changed
 
 
+def landed_by_a_run(instance: dg.DagsterInstance, changed: dict[str, str]) -> dict[str, str]:
+    """The ``changed`` folders whose file set a successful run has already landed in bronze.
+
+    A run the sensor did not request (materialized from the UI, by ``make demo``, by a backfill)
+    leaves no trace in its cursor; its bronze materialization records the file sets it landed.
+    """
+    landed = {}
+    for key, files_hash in changed.items():
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=SNAPSHOTS, asset_partitions=[str(key)]), limit=1, ascending=False
+        ).records
+        if not records:
+            continue
+        file_sets = records[0].asset_materialization.metadata.get(LANDED_FILE_SETS)
+        if file_sets is None or file_sets.value.get(str(key)) != files_hash:
+            continue
+        run = instance.get_run_by_id(records[0].run_id)
+        if run is not None and run.status == dg.DagsterRunStatus.SUCCESS:
+            landed[key] = files_hash
+    return landed
+
+
 def _parse(cursor: str | None) -> tuple[dict[str, str], list[Requested]]:
     """(partition -> fingerprint seen, runs requested and followed)."""
     raw = json.loads(cursor) if cursor else {}
@@ -61,6 +85,8 @@ def inventory_file_arrival(context: dg.SensorEvaluationContext, inventory_settin
     seen, requested = _parse(context.cursor)
     known = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
     changed = changed_folders(inventory_settings, known, seen)
+    landed = landed_by_a_run(context.instance, changed)
+    changed = {key: files_hash for key, files_hash in changed.items() if key not in landed}
     new = [
         Requested(
             run_key=f"inventory-{key}-{files_hash}",
@@ -74,7 +100,7 @@ def inventory_file_arrival(context: dg.SensorEvaluationContext, inventory_settin
     log_notes(context, followed)
     to_request, to_follow = with_retries(followed, new)
     context.update_cursor(
-        json.dumps({"seen": {**seen, **changed}, "requested": [r.dump() for r in to_follow]}, sort_keys=True)
+        json.dumps({"seen": {**seen, **landed, **changed}, "requested": [r.dump() for r in to_follow]}, sort_keys=True)
     )
     if not to_request:
         yield skip_reason("No landing folder has new or changed files", followed)
