@@ -1,24 +1,104 @@
-"""`mssql-lakehouse quickstart`: the main job on this machine, against the embedded demo ERP.
+"""`mssql-lakehouse quickstart`: the four use cases on this machine, against the embedded demo ERP.
 
-Seeds the demo ERP for the last N days, backfills those days through the sales
-slice in one run, runs the nightly job for the last day as the schedule would,
-and prints what landed.
+Seeds the demo ERP and runs each use case as production runs it, in this process on one Spark
+JVM, over the last N business days (ending yesterday on the ERP's clock):
+
+* Customer 360's initial load first: ``bronze/customer_snapshot`` is taken once CDC is on, so the
+  ERP is seeded up to the day before the demo's days, read for that capture day, then seeded on.
+* Sales: the days backfilled in one run.
+* Inventory: every region's export of the last day written to the landing zone (what
+  ``mssql-lakehouse demo export-inventory`` does), ingested by the ``inventory`` job in one run,
+  then one pass of the ``dr_replication`` job.
+* Customer 360: the days' changes, silver SCD2/SCD1 and gold in one run of the job
+  ``customer_changes_sensor`` requests (the snapshot's capture day included: its silver run applies it).
+* Sales: the nightly run of the last day, as the schedule at the ERP's cut-off requests it
+  (after the inventory, so its alerts see the stock positions).
+* Finance: the ``finance_close`` job for the last complete month (the ERP holds at least its
+  last day), then its audit (``mssql-lakehouse audit close``).
+
+Then it prints the rows per table by use case, the checks, the top SKU alerts and the time taken.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 import dagster as dg
 from dagster._core.errors import DagsterHomeNotSetError
 from pyspark.sql import functions as F
 
+from mssql_lakehouse.lib.io.delta_tables import DeltaLocation
+from mssql_lakehouse.lib.sources import MssqlSource
 from mssql_lakehouse.settings import LakehouseSettings, PathsSettings
 from mssql_lakehouse_demo import seed, seeded_days
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+SETUP = "0 seeding and Spark's start"
+SALES = "1 sales"
+INVENTORY = "2 inventory and DR replica"
+CUSTOMER_360 = "3 Customer 360"
+FINANCE = "4 financial close"
+USE_CASE_OF_GROUP = {
+    "sales": SALES,
+    "inventory": INVENTORY,
+    "dr": INVENTORY,
+    "customer_360": CUSTOMER_360,
+    "finance": FINANCE,
+}
+# Tables the demo may leave empty, and why: the first two always, the deletes with few small days.
+LEGITIMATELY_EMPTY = {
+    "bronze/customer_changes_quarantine": "every change event of the demo's CDC feed can be applied",
+    "bronze/inventory_rejected_files": "the demo's exports are whole, readable files",
+    "bronze/sales_order_deletes": "the ERP deleted no order line on these days, likely with small --days and --scale",
+}
+# Checks the demo data fails on purpose: (from the demo's deliberately bad rows?, why).
+EXPECTED_FAILURES = {
+    ("silver/sales_quarantine", "quarantine_count"): (True, "the demo ERP injects bad order lines every day"),
+    ("silver/gl_entries", "journals_balance"): (True, "the demo ERP posts an unbalanced journal every day"),
+    ("silver/gl_quarantine", "quarantine_count"): (
+        True,
+        "the demo ERP posts an unbalanced journal and one on the unknown account 9999 every day",
+    ),
+    ("bronze/sales_order_header", "row_count_anomaly"): (
+        False,
+        "the backfill read the ERP as it is now: an order modified again later sits in its last day only, "
+        "so the backfilled days hold fewer rows than the last one",
+    ),
+}
+
+
+@dataclass
+class Demo:
+    """The code location, the instance, and what ran: the runs and seconds per use case."""
+
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    results: dict[str, list[dg.ExecuteInProcessResult]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def run(self, use_case: str, job: str | dg.JobDefinition, **kwargs) -> dg.ExecuteInProcessResult:
+        started = time.monotonic()
+        job = self.defs.resolve_job_def(job) if isinstance(job, str) else job
+        result = job.execute_in_process(instance=self.instance, raise_on_error=False, **kwargs)
+        self.results.setdefault(use_case, []).append(result)
+        self.timed(use_case, started)
+        status = "succeeded" if result.success else "FAILED"
+        click.echo(f"  run {result.run_id} ({job.name}) {status} in {time.monotonic() - started:.0f}s")
+        return result
+
+    def timed(self, use_case: str, started: float) -> None:
+        """Count the time since ``started`` to the use case."""
+        self.seconds[use_case] = self.seconds.get(use_case, 0.0) + time.monotonic() - started
+
+    @property
+    def all_results(self) -> list[dg.ExecuteInProcessResult]:
+        return [r for results in self.results.values() for r in results]
 
 
 def _instance() -> dg.DagsterInstance:
@@ -30,74 +110,274 @@ def _instance() -> dg.DagsterInstance:
         return dg.DagsterInstance.ephemeral()
 
 
-def _seed_demo(paths: PathsSettings, first: dt.date, last: dt.date, scale: float) -> None:
+def _day_before(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=1)
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _periods(first: dt.date, last: dt.date) -> list[str]:
+    """The reporting periods (``YYYY-MM``) from the month of ``first`` to the month of ``last``."""
+    periods, month = [], _month_start(first)
+    while month <= last:
+        periods.append(month.strftime("%Y-%m"))
+        month = _month_start(month + dt.timedelta(days=31))
+    return periods
+
+
+def _seed_demo(paths: PathsSettings, first: dt.date, last: dt.date, scale: float, what: str) -> list[dt.date]:
+    """Seed the days up to ``last`` the demo ERP does not hold yet; returns the days it holds."""
     already = seeded_days(paths.demo_erp_dir)
     start = min(first, already[-1] + dt.timedelta(days=1)) if already else first
     if start <= last:
-        result = seed(paths.demo_erp_dir, start, (last - start).days + 1, scale)
-        click.echo(f"Seeded the demo ERP in {paths.demo_erp_dir}: {len(result.seeded_days)} new day(s)")
+        new = seed(paths.demo_erp_dir, start, (last - start).days + 1, scale).seeded_days
+        if new:
+            click.echo(f"Seeded the demo ERP in {paths.demo_erp_dir} with {what}: {new[0]}..{new[-1]}")
+    return seeded_days(paths.demo_erp_dir)
 
 
-def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
+def _range_tags(first: str, last: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def _capture_day(erp: MssqlSource) -> dt.date:
+    """The day the CDC max LSN was committed: the one partition ``bronze/customer_snapshot`` accepts.
+
+    The position the snapshot reads (``plan_full_refresh`` in ``lib/sources/extract.py``), found
+    with the calls ``customer_changes_sensor`` makes.
+    """
+    from mssql_lakehouse.lib.transforms.customer_changes import CAPTURE_INSTANCE
+
+    health = erp.cdc_health(CAPTURE_INSTANCE)
+    lsn = health["max_lsn"] or health["min_lsn"]
+    with erp.control() as session:
+        committed: dt.datetime = session.scalar(session.dialect.cdc_lsn_time_sql, [bytes.fromhex(lsn[2:])])
+    return committed.date()
+
+
+def _customer_snapshot(demo: Demo) -> dt.date:
+    """Customer 360's initial load, for its capture day; returns that day."""
+    from mssql_lakehouse.defs.customer_360.common import SNAPSHOT
+
     started = time.monotonic()
-    result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
-    status = "succeeded" if result.success else "FAILED"
-    click.echo(f"  run {result.run_id} {status} in {time.monotonic() - started:.0f}s")
-    return result
+    capture_day = _capture_day(demo.defs.resources["erp"])
+    demo.timed(CUSTOMER_360, started)
+    click.echo(
+        f"\n[{CUSTOMER_360}] The initial load of the customers (they predate CDC): {SNAPSHOT.to_user_string()} "
+        f"for its capture day {capture_day}, when the CDC max LSN was committed:"
+    )
+    # As materializing it from its page in the UI does: the asset job, this asset, that day.
+    assets_job = demo.defs.resolve_implicit_global_asset_job_def()
+    demo.run(CUSTOMER_360, assets_job, asset_selection=[SNAPSHOT], partition_key=capture_day.isoformat())
+    return capture_day
 
 
-def _summary(defs: dg.Definitions, results: list[dg.ExecuteInProcessResult], last: dt.date) -> None:
-    spark = defs.resources["spark"].get_session()
+def _sales_backfill(demo: Demo, first: dt.date, last: dt.date) -> None:
+    click.echo(f"\n[{SALES}] Backfilling {first}..{last} through the sales slice in one run:")
+    demo.run(SALES, "sales_nightly", tags=_range_tags(first.isoformat(), last.isoformat()))
+
+
+def _inventory(demo: Demo, settings: LakehouseSettings, last: dt.date) -> None:
+    from mssql_lakehouse.defs.inventory.settings import InventoryConfig
+    from mssql_lakehouse_demo.inventory_export import export_inventory
+
+    started = time.monotonic()
+    spark = demo.defs.resources["spark"].get_session()
+    landing = InventoryConfig.from_settings(settings)
+    regions = settings.inventory.regions
+    click.echo(f"\n[{INVENTORY}] The regions' exports of {last} (mssql-lakehouse demo export-inventory):")
+    for region in regions:
+        target = Path(landing.landing_dir(region, last.isoformat()))
+        written = export_inventory(spark, settings.paths.demo_erp_dir, last, region, target)
+        click.echo(f"  {region}: {written}")
+    demo.timed(INVENTORY, started)
+    click.echo(f"[{INVENTORY}] Ingesting them in one run of the inventory job ({last}, {', '.join(regions)}):")
+    demo.run(INVENTORY, "inventory", tags=_range_tags(f"{last}|{regions[0]}", f"{last}|{regions[-1]}"))
+    click.echo(f"[{INVENTORY}] One pass of the DR replica to {settings.paths.standby_tables_root}:")
+    demo.run(INVENTORY, "dr_replication")
+
+
+def _customer_changes(demo: Demo, first: dt.date, last: dt.date, capture_day: dt.date) -> None:
+    # The snapshot is applied by the silver run of its capture day: the range includes that day.
+    first = min(first, capture_day)
+    job = demo.defs.resolve_sensor_def("customer_changes_sensor").job_name
+    click.echo(f"\n[{CUSTOMER_360}] The changes of {first}..{last} -> silver SCD2/SCD1 -> gold, in one run:")
+    if capture_day > last:
+        click.echo(f"  (the snapshot's capture day {capture_day} is not over: that day's silver run will apply it)")
+    demo.run(CUSTOMER_360, job, tags=_range_tags(first.isoformat(), last.isoformat()))
+
+
+def _sales_nightly(demo: Demo, last: dt.date) -> None:
+    click.echo(f"\n[{SALES}] Nightly run for {last} (what the schedule at the ERP cut-off requests):")
+    demo.run(
+        SALES,
+        "sales_nightly",
+        partition_key=last.isoformat(),
+        tags={"dagster/schedule_name": "sales_nightly_at_erp_cutoff"},
+    )
+
+
+def _finance(demo: Demo, settings: LakehouseSettings, held: list[dt.date], period_end: dt.date) -> None:
+    from mssql_lakehouse.cli.audit import close as audit_close
+
+    partitions_start = dt.date.fromisoformat(settings.business_day.partitions_start)
+    *earlier, period = _periods(min(max(held[0], partitions_start), period_end), period_end)
+    if held[0] > period_end:
+        click.echo(f"\n(The demo ERP in {settings.paths.demo_erp_dir} starts after {period}: its close is empty.)")
+    # A period's opening is the close of every earlier one: a month the ERP holds is closed in turn.
+    for month in earlier:
+        click.echo(f"\n[{FINANCE}] The close of {month} (the ERP holds it; it gives {period} its opening):")
+        demo.run(FINANCE, "finance_close", partition_key=month)
+    click.echo(f"\n[{FINANCE}] The close of {period}, the last complete month:")
+    if demo.run(FINANCE, "finance_close", partition_key=period).success:
+        started = time.monotonic()
+        click.echo(f"[{FINANCE}] Its audit (mssql-lakehouse audit close --period {period}):")
+        click.get_current_context().invoke(audit_close, period=period)
+        demo.timed(FINANCE, started)
+
+
+def _tables(defs: dg.Definitions, settings: LakehouseSettings) -> dict[str, list[tuple[str, DeltaLocation]]]:
+    """Use case -> (name, location) of each of its tables, the DR replica's copies included."""
     tables = defs.resources["tables"]
-    click.echo("\nRows per table:")
-    for key in sorted(defs.resolve_all_asset_keys(), key=lambda k: k.path):
-        location = tables.location(key)
-        count = location.read(spark).count() if location.exists(spark) else 0
-        click.echo(f"  {key.to_user_string():32} {count:>10,}")
-    evaluations = [e for r in results for e in r.get_asset_check_evaluations()]
-    failed = [e for e in evaluations if not e.passed]
-    click.echo(f"\nChecks: {len(evaluations) - len(failed)} passed, {len(failed)} failed")
-    for e in failed:
-        click.echo(f"  {e.severity.value:5} {e.asset_key.to_user_string()} {e.check_name}")
-    alerts_location = tables.location(["gold", "sku_alerts"])
+    graph = defs.resolve_asset_graph()
+    by_use_case: dict[str, list[tuple[str, DeltaLocation]]] = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.path):
+        use_case = USE_CASE_OF_GROUP.get(graph.get(key).group_name)
+        # dr/replication is an operation: what it writes is the replica, listed below.
+        if use_case and graph.get(key).is_materializable and key.path[0] != "dr":
+            by_use_case.setdefault(use_case, []).append((key.to_user_string(), tables.location(key)))
+    replica = str(settings.paths.standby_tables_root)
+    for name in settings.dr.tables:
+        layer, table = name.split("/")
+        location = DeltaLocation.for_table(layer, table, tables_root=replica, catalog=None)
+        by_use_case.setdefault(INVENTORY, []).append((f"replica of {name}", location))
+    return by_use_case
+
+
+def _latest_evaluations(
+    results: Iterable[dg.ExecuteInProcessResult],
+) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    """The latest result of each check, as its asset's page shows it."""
+    latest = {}
+    for result in results:
+        for evaluation in result.get_asset_check_evaluations():
+            latest[(evaluation.asset_key.to_user_string(), evaluation.check_name)] = evaluation
+    return latest
+
+
+def _reason(evaluation: dg.AssetCheckEvaluation, spec_description: str | None) -> str:
+    """One line: the check's plain metadata values (what it found), else its description."""
+    values = []
+    for name, entry in evaluation.metadata.items():
+        value = getattr(entry, "value", entry)
+        if isinstance(value, bool | int | float | str) and 0 < len(str(value)) <= 60:
+            values.append(f"{name}={value}")
+    line = ", ".join(values[:6]) or evaluation.description or spec_description or "(no details)"
+    return line if len(line) <= 140 else line[:137] + "..."
+
+
+def _summary(demo: Demo, settings: LakehouseSettings, last: dt.date) -> list[str]:
+    """Prints what landed and what the checks found; returns the tables left empty that should hold rows."""
+    spark = demo.defs.resources["spark"].get_session()
+    graph = demo.defs.resolve_asset_graph()
+    unexpectedly_empty = []
+    click.echo("\nRows per table, by use case:")
+    for use_case, tables in sorted(_tables(demo.defs, settings).items()):
+        click.echo(f"  {use_case}")
+        for name, location in tables:
+            count = location.read(spark).count() if location.exists(spark) else 0
+            note = ""
+            if count == 0:
+                why = LEGITIMATELY_EMPTY.get(name.removeprefix("replica of "))
+                note = f"  (empty: {why})" if why else "  (EMPTY: it should hold rows)"
+                if not why:
+                    unexpectedly_empty.append(name)
+            click.echo(f"    {name:42} {count:>8,}{note}")
+
+    latest = _latest_evaluations(demo.all_results)
+    failed = {k: e for k, e in latest.items() if not e.passed}
+    bad_rows = sum(EXPECTED_FAILURES.get(k, (False,))[0] for k in failed)
+    other_expected = sum(k in EXPECTED_FAILURES for k in failed) - bad_rows
+    click.echo(
+        f"\nChecks, the latest result of each: {len(latest) - len(failed)} passed, {len(failed)} failed "
+        f"({bad_rows} from the demo's deliberately bad rows, {other_expected} other expected, "
+        f"{len(failed) - bad_rows - other_expected} unexpected)"
+    )
+    for use_case in sorted(set(USE_CASE_OF_GROUP.values())):
+        mine = [k for k, e in latest.items() if USE_CASE_OF_GROUP.get(graph.get(e.asset_key).group_name) == use_case]
+        mine_failed = [k for k in mine if k in failed]
+        click.echo(f"  {use_case}: {len(mine) - len(mine_failed)} passed, {len(mine_failed)} failed")
+        for key in mine_failed:
+            evaluation = failed[key]
+            spec = graph.get_check_spec(dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name))
+            click.echo(f"    {evaluation.severity.value:5} {key[0]} {key[1]}: {_reason(evaluation, spec.description)}")
+            from_bad_rows, why = EXPECTED_FAILURES.get(key, (False, None))
+            if why is None:
+                click.echo(f"          NOT expected: {spec.description or 'see the run'}")
+            else:
+                click.echo(f"          expected ({'bad rows' if from_bad_rows else 'not bad rows'}): {why}")
+
+    alerts_location = demo.defs.resources["tables"].location(["gold", "sku_alerts"])
     if alerts_location.exists(spark):
         alerts = alerts_location.read(spark).where(F.col("alert_date") == F.lit(last)).collect()
         alerts.sort(key=lambda a: (SEVERITY_RANK.get(a["severity"], 9), -abs(a["deviation_pct"] or 0)))
         click.echo(f"\nSKU alerts for {last}: {len(alerts)}; the top ones:")
         for a in alerts[:5]:
             click.echo(f"  [{a['severity']}] {a['message']}")
+    return unexpectedly_empty
+
+
+def _where_next(settings: LakehouseSettings, period: str) -> None:
+    click.echo(f"\nDelta tables: {settings.paths.local_tables_root}; DR replica: {settings.paths.standby_tables_root}")
+    click.echo("Next, the Dagster UI: `make dev`, then http://127.0.0.1:3000")
+    click.echo("  Runs: the runs above, each with its steps, logs and check results")
+    click.echo(
+        "  Assets: one group per use case (sales, inventory, customer_360, finance, dr); a table's page shows "
+        "its partitions, rows, Delta version and checks"
+    )
+    click.echo(
+        "  Automation: switch on sales_nightly_at_erp_cutoff, customer_changes_sensor, "
+        "finance_close_after_month_end, dr_replication_schedule; inventory_file_arrival already runs"
+    )
+    click.echo(f"  The close for auditors: .venv/bin/mssql-lakehouse audit close --period {period}")
 
 
 @click.command()
-@click.option("--days", default=14, show_default=True, help="Days of ERP history, ending yesterday.")
-@click.option("--scale", default=0.05, show_default=True, help="Demo volume (1 = about 100,000 order lines a day).")
+@click.option("--days", default=7, show_default=True, help="Business days to run, ending yesterday.")
+@click.option("--scale", default=0.02, show_default=True, help="Demo volume (1 = about 100,000 order lines a day).")
 def quickstart(days: int, scale: float) -> None:
-    """Seed the demo ERP, backfill the sales slice, run the nightly job and summarise."""
+    """Seed the demo ERP, run the four use cases as production runs them, and summarise."""
     from mssql_lakehouse.definitions import build_defs
 
+    started = time.monotonic()
     settings = LakehouseSettings.from_env()
     paths = settings.paths
-    last = dt.date.today() - dt.timedelta(days=1)
+    # Business days: "yesterday" on the ERP's clock, whatever the zone of this machine.
+    last = _day_before(dt.datetime.now(ZoneInfo(settings.erp_timezone)).date())
     first = last - dt.timedelta(days=days - 1)
-    _seed_demo(paths, first, last, scale)
-    defs = build_defs(settings)
-    instance = _instance()
-    job = defs.resolve_job_def("sales_nightly")
-    click.echo(f"Backfilling {first}..{last} through the sales slice in one run:")
-    backfill = _run(
-        job,
-        instance,
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
-    )
-    click.echo(f"Nightly run for {last} (what the schedule at the ERP cut-off requests):")
-    nightly = _run(
-        job, instance, partition_key=last.isoformat(), tags={"dagster/schedule_name": "sales_nightly_at_erp_cutoff"}
-    )
-    _summary(defs, [backfill, nightly], last)
-    click.echo(f"\nDelta tables: {paths.local_tables_root}")
-    click.echo("See the runs and materializations in the Dagster UI: `make dev`, then http://127.0.0.1:3000")
-    if not (backfill.success and nightly.success):
+    # The finance close needs the last complete month in the ERP (its last day at least), and the
+    # snapshot a day before the days.
+    period_end = _day_before(_month_start(last + dt.timedelta(days=1)))
+    _seed_demo(paths, min(_day_before(first), period_end), _day_before(first), scale, "the days before the demo's")
+    demo = Demo(build_defs(settings), _instance())
+    demo.defs.resources["spark"].get_session()
+    demo.timed(SETUP, started)
+    capture_day = _customer_snapshot(demo)
+    seeding = time.monotonic()
+    held = _seed_demo(paths, first, last, scale, "the demo's days")
+    demo.timed(SETUP, seeding)
+
+    _sales_backfill(demo, first, last)
+    _inventory(demo, settings, last)
+    _customer_changes(demo, first, last, capture_day)
+    _sales_nightly(demo, last)
+    _finance(demo, settings, held, period_end)
+
+    unexpectedly_empty = _summary(demo, settings, last)
+    _where_next(settings, period_end.strftime("%Y-%m"))
+    per_use_case = ", ".join(f"{u} {s:.0f}s" for u, s in sorted(demo.seconds.items()))
+    click.echo(f"\nTotal wall time: {time.monotonic() - started:.0f}s ({per_use_case})")
+    if unexpectedly_empty or not all(r.success for r in demo.all_results):
         raise SystemExit(1)
