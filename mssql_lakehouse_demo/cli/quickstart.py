@@ -26,17 +26,20 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 import click
 import dagster as dg
 from dagster._core.errors import DagsterHomeNotSetError
+from dagster._core.utils import make_new_run_id
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.lib.io.delta_tables import DeltaLocation
 from mssql_lakehouse.lib.sources import MssqlSource
 from mssql_lakehouse.settings import LakehouseSettings, PathsSettings
 from mssql_lakehouse_demo import seed, seeded_days
+from mssql_lakehouse_demo.cli.progress import QUIET_CONSOLE, RunProgress
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 SETUP = "0 seeding and Spark's start"
@@ -79,13 +82,19 @@ class Demo:
 
     defs: dg.Definitions
     instance: dg.DagsterInstance
+    log: TextIO
+    """Dagster's full log of every run (the terminal gets a line per step)."""
     results: dict[str, list[dg.ExecuteInProcessResult]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def run(self, use_case: str, job: str | dg.JobDefinition, **kwargs) -> dg.ExecuteInProcessResult:
         started = time.monotonic()
         job = self.defs.resolve_job_def(job) if isinstance(job, str) else job
-        result = job.execute_in_process(instance=self.instance, raise_on_error=False, **kwargs)
+        run_id = make_new_run_id()
+        with RunProgress(self.instance, run_id, self.log):
+            result = job.execute_in_process(
+                instance=self.instance, raise_on_error=False, run_id=run_id, run_config=QUIET_CONSOLE, **kwargs
+            )
         self.results.setdefault(use_case, []).append(result)
         self.timed(use_case, started)
         status = "succeeded" if result.success else "FAILED"
@@ -361,8 +370,12 @@ def quickstart(days: int, scale: float) -> None:
     # snapshot a day before the days.
     period_end = _day_before(_month_start(last + dt.timedelta(days=1)))
     _seed_demo(paths, min(_day_before(first), period_end), _day_before(first), scale, "the days before the demo's")
-    demo = Demo(build_defs(settings), _instance())
-    demo.defs.resources["spark"].get_session()
+    log_path = paths.home / "logs" / f"quickstart-{dt.datetime.now():%Y%m%d-%H%M%S}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    click.echo(f"Dagster's full log of the runs: {log_path}")
+    demo = Demo(build_defs(settings), _instance(), log_path.open("w"))
+    # Spark's warnings would interleave with the step lines; its errors still show.
+    demo.defs.resources["spark"].get_session().sparkContext.setLogLevel("ERROR")
     demo.timed(SETUP, started)
     capture_day = _customer_snapshot(demo)
     seeding = time.monotonic()
@@ -379,5 +392,7 @@ def quickstart(days: int, scale: float) -> None:
     _where_next(settings, period_end.strftime("%Y-%m"))
     per_use_case = ", ".join(f"{u} {s:.0f}s" for u, s in sorted(demo.seconds.items()))
     click.echo(f"\nTotal wall time: {time.monotonic() - started:.0f}s ({per_use_case})")
+    demo.log.close()
+    click.echo(f"Dagster's full log of the runs: {log_path}")
     if unexpectedly_empty or not all(r.success for r in demo.all_results):
         raise SystemExit(1)

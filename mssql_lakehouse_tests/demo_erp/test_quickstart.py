@@ -7,6 +7,7 @@ small days; then the tables are read with an independent reader (`deltalake`).
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -65,6 +66,11 @@ def test_quickstart_runs_the_four_use_cases_and_fills_every_table_and_make_dev_s
         (customers,) = erp.execute("SELECT count(*) FROM dbo.Customer").fetchone()
     assert counts["silver/customers"] == customers
     assert "0 unexpected" in result.stdout and "Total wall time" in result.stdout
+    # A line per step as it finishes, not Dagster's DEBUG stream: that goes to the file named.
+    assert " - DEBUG - " not in result.stdout + result.stderr
+    assert re.search(r"^\s+ok\s+gold/sku_alerts \| .* rows \| [0-9.]+ s \| checks ", result.stdout, re.MULTILINE)
+    log = Path(re.findall(r"Dagster's full log of the runs: (\S+)", result.stdout)[-1])
+    assert "STEP_SUCCESS" in log.read_text()
 
     # `make dev` afterwards: the sensors that run by default, evaluated as the daemon evaluates them
     # over what the demo recorded, start no burst of runs. The files were landed, the history and
