@@ -2,13 +2,14 @@
 
 import datetime as dt
 import os
+import time
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.defs.customer_360.common import SNAPSHOT
+from mssql_lakehouse.defs.customer_360.common import HISTORY, SNAPSHOT
 from mssql_lakehouse.defs.customer_360.sensors import ChangeCursor, customer_changes_sensor, evaluate
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.sources import MssqlSource
@@ -30,6 +31,14 @@ def landing(home):
     return folder
 
 
+def feed_resources(feed, erp_path):
+    settings = LakehouseSettings.from_env()
+    return {
+        "customer_cdc": CustomerCdcSettings.from_settings(settings, feed=feed),
+        "erp": MssqlSource.demo(erp_path, settings, database="erp"),
+    }
+
+
 def tick(instance, resources, cursor=None, now=None):
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     if now is None:
@@ -48,10 +57,7 @@ def instance():
 
 def test_new_files_request_their_days_once(lakehouse_home, instance):
     folder = landing(lakehouse_home)
-    resources = {
-        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
-        "erp": MssqlSource.demo(lakehouse_home / "none.duckdb", LakehouseSettings.from_env()),
-    }
+    resources = feed_resources("debezium", lakehouse_home / "none.duckdb")
     stream = generate(31, DAYS, per_day=3)
     by_day = {d: [t for t in stream if t.day == d] for d in DAYS}
     (folder / "b.json").write_text("\n".join(debezium_lines(by_day[DAYS[0]] + by_day[DAYS[1]])) + "\n")
@@ -81,10 +87,7 @@ def test_new_files_request_their_days_once(lakehouse_home, instance):
 
 def test_a_day_not_over_yet_waits_in_the_cursor(lakehouse_home, instance):
     folder = landing(lakehouse_home)
-    resources = {
-        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="debezium"),
-        "erp": MssqlSource.demo(lakehouse_home / "none.duckdb", LakehouseSettings.from_env()),
-    }
+    resources = feed_resources("debezium", lakehouse_home / "none.duckdb")
     stream = generate(32, DAYS, per_day=2)
     (folder / "x.json").write_text("\n".join(debezium_lines(stream)) + "\n")
 
@@ -107,10 +110,7 @@ def test_the_cdc_max_lsn_advancing_requests_the_new_days(lakehouse_home, instanc
     stream = generate(33, DAYS, per_day=3)
     first_two = [t for t in stream if t.day in DAYS[:2]]
     write_demo_cdc(path, first_two, DAYS[:2])
-    resources = {
-        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="sqlserver"),
-        "erp": MssqlSource.demo(path, LakehouseSettings.from_env(), database="erp"),
-    }
+    resources = feed_resources("sqlserver", path)
 
     result, days = tick(instance, resources)
     assert days == ["2026-04-01", "2026-04-02"]
@@ -157,10 +157,7 @@ def test_a_new_snapshot_requests_the_day_that_applies_it_once(lakehouse_home, in
     path = lakehouse_home / "demo_erp" / "erp.duckdb"
     stream = generate(34, DAYS[:2], per_day=3)
     write_demo_cdc(path, stream, DAYS[:2])
-    resources = {
-        "customer_cdc": CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), feed="sqlserver"),
-        "erp": MssqlSource.demo(path, LakehouseSettings.from_env(), database="erp"),
-    }
+    resources = feed_resources("sqlserver", path)
     first, days = tick(instance, resources)
     assert days == ["2026-04-01", "2026-04-02"]
 
@@ -173,3 +170,46 @@ def test_a_new_snapshot_requests_the_day_that_applies_it_once(lakehouse_home, in
     assert days == ["2026-04-02"] and "snapshot" in after.run_requests[0].run_key
     again, days = tick(instance, resources, cursor=after.cursor)
     assert days == [] and ChangeCursor.parse(again.cursor).snapshot_lsn == snapshot_lsn
+
+
+def landed(instance, day):
+    """What a successful run of ``day`` leaves: its history partition materialized, now."""
+    instance.report_runless_asset_event(dg.AssetMaterialization(HISTORY, partition=day))
+
+
+def test_switched_on_after_a_backfill_cdc_requests_only_the_days_not_landed(lakehouse_home, instance):
+    path = lakehouse_home / "demo_erp" / "erp.duckdb"
+    write_demo_cdc(path, generate(35, DAYS, per_day=3), DAYS)
+    resources = feed_resources("sqlserver", path)
+    for day in DAYS[:2]:
+        landed(instance, day.isoformat())
+
+    # A new cursor (sensor switched on, or reset): the closed days runs already landed are done.
+    _result, days = tick(instance, resources)
+    assert days == ["2026-04-03"]
+
+    # A snapshot landed after day 1 ran still needs day 1 run again to apply it.
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(SNAPSHOT, metadata={"snapshot_lsn": "00AB", "apply_with_partition": "2026-04-01"})
+    )
+    _result, days = tick(instance, resources)
+    assert days == ["2026-04-01", "2026-04-03"]
+
+
+def test_switched_on_after_a_backfill_files_request_only_the_days_of_files_not_read(lakehouse_home, instance):
+    folder = landing(lakehouse_home)
+    resources = feed_resources("debezium", lakehouse_home / "none.duckdb")
+    by_day = {d: [t for t in generate(36, DAYS, per_day=3) if t.day == d] for d in DAYS}
+    (folder / "a.json").write_text("\n".join(debezium_lines(by_day[DAYS[0]] + by_day[DAYS[1]])) + "\n")
+    (folder / "b.json").write_text("\n".join(debezium_lines(by_day[DAYS[2]])) + "\n")
+    for day in DAYS:
+        landed(instance, day.isoformat())
+
+    _result, days = tick(instance, resources)
+    assert days == []
+
+    # A file changed after the runs read it (late events for day 1 and 2) brings its days back.
+    later = time.time_ns() + 10**9
+    os.utime(folder / "a.json", ns=(later, later))
+    _result, days = tick(instance, resources)
+    assert days == ["2026-04-01", "2026-04-02"]

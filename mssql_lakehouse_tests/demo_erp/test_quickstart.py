@@ -72,18 +72,21 @@ def test_quickstart_runs_the_four_use_cases_and_fills_every_table_and_make_dev_s
     log = Path(re.findall(r"Dagster's full log of the runs: (\S+)", result.stdout)[-1])
     assert "STEP_SUCCESS" in log.read_text()
 
-    # `make dev` afterwards: the sensors that run by default, evaluated as the daemon evaluates them
-    # over what the demo recorded, start no burst of runs. The files were landed, the history and
-    # profiles are current; the nightly run changed older order dates, so one late-data refresh may come.
+    # `make dev` afterwards: the sensors that run by default (and the Customer 360 one), evaluated as
+    # the daemon evaluates them over what the demo recorded, start no burst of runs. The files were
+    # landed, the history and profiles are current; the nightly run changed older order dates, so one
+    # late-data refresh may come.
     monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     defs = build_defs(LakehouseSettings.from_env())
     with dg.DagsterInstance.get() as instance:
         requested = {
             name: Daemon.of(defs, instance, defs.resolve_sensor_def(name)).tick().requests
-            for name in ("inventory_file_arrival", "sales_late_data")
+            for name in ("inventory_file_arrival", "sales_late_data", "customer_changes_sensor")
         }
         automation = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert requested["inventory_file_arrival"] == []
     assert len(requested["sales_late_data"]) <= 1
+    # Switched on in the UI, the Customer 360 sensor finds every captured day already landed.
+    assert requested["customer_changes_sensor"] == []
     assert automation.total_requested == 0

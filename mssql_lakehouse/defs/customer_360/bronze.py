@@ -220,7 +220,7 @@ def _refuse_losing_events(landed: DataFrame, delivered: DataFrame, feed: str) ->
         )
 
 
-# The snapshot is positioned at the capture instance's max LSN when read, which on an ERP that is
+# The snapshot is positioned at the database's CDC max LSN when read, which on an ERP that is
 # being written to is almost always in the day in progress: its partitions are the business days
 # plus that day, so it can be landed now and is applied by that day's silver run once the day is over.
 SNAPSHOT_DAYS = dg.DailyPartitionsDefinition(
@@ -275,7 +275,7 @@ def customer_snapshot(context: dg.AssetExecutionContext):
         # Its rows carry the capture position's commit time; in another day's partition they would
         # be applied with the wrong day, and a snapshot of the table as of another day cannot be read.
         raise dg.Failure(
-            f"{SNAPSHOT.to_user_string()} reads dbo.Customer as of the capture instance's max LSN {snapshot_lsn}, "
+            f"{SNAPSHOT.to_user_string()} reads dbo.Customer as of the database's CDC max LSN {snapshot_lsn}, "
             f"committed {snapshot_time.isoformat()}: its capture day is {capture_day}, not {context.partition_key}. "
             f"Run partition {capture_day}.",
             metadata={"snapshot_lsn": snapshot_lsn, "capture_day": capture_day},

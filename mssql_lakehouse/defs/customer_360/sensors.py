@@ -2,7 +2,7 @@
 
 It watches the configured feed:
 
-* ``sqlserver``: the capture instance's max LSN. When it has advanced past the cursor's,
+* ``sqlserver``: the database's CDC max LSN. When it has advanced past the cursor's,
   the days from the cursor's commit time to the new max LSN's commit time are affected
   (days that were already fully captured at the previous tick are not: nothing of theirs
   can come after the cursor's LSN).
@@ -12,6 +12,9 @@ It watches the configured feed:
   modification time) since the cursor; each file's events say which commit days they touch.
   Streaming sources (Kafka, Event Hubs, Auto Loader) are not visible to a sensor; schedule
   the slice instead.
+
+A new cursor (the sensor switched on after a backfill or ``make demo``, or reset) does not
+request the days whose history a run already wrote after their change data arrived.
 
 A day is requested once its partition exists (the day is over in the ERP's time zone) and,
 for SQL Server, the capture job has harvested it; until then it waits in the cursor. Each
@@ -130,6 +133,9 @@ class Observation:
     requestable_through: str | None
     """Days up to this one may be requested now."""
     cursor: ChangeCursor
+    arrived: dict[str, float] = field(default_factory=dict)
+    """Day -> when its newest change data became readable (epoch seconds), where that is later
+    than any run could have landed it; a closed CDC day is complete before any run can read it."""
 
 
 def observe_files(folder: str, cursor: ChangeCursor, time_zone: str) -> Observation:
@@ -140,19 +146,23 @@ def observe_files(folder: str, cursor: ChangeCursor, time_zone: str) -> Observat
         signatures[os.path.basename(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
     changed = sorted(name for name, sig in signatures.items() if cursor.files.get(name) != sig)
     touched: dict[str, str] = {}
+    arrived: dict[str, float] = {}
     for name in changed:
         token = hashlib.sha1(f"{name}@{signatures[name]}".encode()).hexdigest()[:12]
-        lines = Path(folder, name).read_text(encoding="utf-8").splitlines()
+        path = Path(folder, name)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        modified = path.stat().st_mtime
         for day in event_commit_dates(lines, time_zone):
+            arrived[day] = max(modified, arrived.get(day, 0.0))
             touched[day] = (
                 token if day not in touched else hashlib.sha1((touched[day] + token).encode()).hexdigest()[:12]
             )
     kept = replace(cursor, files=signatures)
-    return Observation(touched, None, kept)
+    return Observation(touched, None, kept, arrived)
 
 
 def observe_cdc(erp: MssqlSource, cursor: ChangeCursor) -> Observation:
-    """The days between the cursor's LSN and the capture instance's max LSN."""
+    """The days between the cursor's LSN and the database's CDC max LSN."""
     health = erp.cdc_health(CAPTURE_INSTANCE)
     max_lsn = health["max_lsn"]
     captured_until: dt.datetime | None = health["captured_until"]
@@ -193,7 +203,38 @@ def with_new_snapshot(observation: Observation, instance: dg.DagsterInstance, cu
     token = f"snapshot-{lsn.value[-12:]}"
     touched = dict(observation.touched)
     touched[day.value] = f"{touched[day.value]}+{token}" if day.value in touched else token
-    return Observation(touched, observation.requestable_through, replace(observation.cursor, snapshot_lsn=lsn.value))
+    arrived = {**observation.arrived, day.value: max(event.timestamp, observation.arrived.get(day.value, 0.0))}
+    return Observation(
+        touched, observation.requestable_through, replace(observation.cursor, snapshot_lsn=lsn.value), arrived
+    )
+
+
+def without_days_landed(observation: Observation, instance: dg.DagsterInstance) -> Observation:
+    """The touched days whose history no run has written since their change data arrived.
+
+    A new cursor (the sensor switched on after a backfill or ``make demo``, or its cursor reset)
+    sees every change since the first partition as new. The days whose run already read all
+    of it are not requested again.
+    """
+    if not observation.touched:
+        return observation
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=HISTORY, asset_partitions=list(observation.touched)), limit=10_000
+    ).records
+    # A run read the change data that had arrived when it started (a runless report: when made).
+    run_ids = list({r.run_id for r in records if r.run_id})
+    runs = instance.get_run_records(dg.RunsFilter(run_ids=run_ids)) if run_ids else []
+    started = {run.dagster_run.run_id: run.create_timestamp.timestamp() for run in runs}
+    written: dict[str, float] = {}
+    for record in records:
+        read_at = started.get(record.run_id, record.timestamp)
+        written[record.partition_key] = max(read_at, written.get(record.partition_key, 0.0))
+    touched = {
+        day: token
+        for day, token in observation.touched.items()
+        if day not in written or written[day] < observation.arrived.get(day, 0.0)
+    }
+    return replace(observation, touched=touched)
 
 
 def plan_runs(observation: Observation, now: dt.datetime) -> tuple[list[Requested], ChangeCursor, list[str]]:
@@ -281,6 +322,8 @@ def evaluate(
         observation = observe_files(settings.landing_path(), cursor, business_day_zone())
     else:
         observation = with_new_snapshot(observe_cdc(erp, cursor), context.instance, cursor)
+    if not context.cursor:
+        observation = without_days_landed(observation, context.instance)
     new, new_cursor, ignored = plan_runs(observation, now)
     if ignored:
         context.log.info(f"Ignoring change data of days before the first partition: {', '.join(ignored)}")
