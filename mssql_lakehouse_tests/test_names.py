@@ -89,3 +89,11 @@ def test_every_definition_of_the_code_location_is_found_by_its_name(defs: dg.Def
         and not (isinstance(d, dg.AssetChecksDefinition) and d.node_def.name.startswith(FACTORY_OP_PREFIXES))
     ]
     assert not unnamed, unnamed
+
+
+def test_the_runs_of_every_schedule_and_sensor_belong_to_a_named_job(defs: dg.Definitions):
+    """The Runs page shows a job a user can find and filter by, not ``__anonymous_asset_job_...``."""
+    jobs = {schedule.name: [schedule.job_name] for schedule in defs.schedules}
+    jobs |= {sensor.name: [target.job_name for target in sensor.targets] for sensor in defs.sensors}
+    anonymous = [f"{name} runs {job}" for name, names in jobs.items() for job in names if job.startswith("__")]
+    assert not anonymous, anonymous

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from mssql_lakehouse.defs.customer_360 import bronze, checks, gold, silver
-from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor
+from mssql_lakehouse.defs.customer_360.sensors import customer_360_changes, customer_changes_sensor
 from mssql_lakehouse.lib.check_rules import column_schema_change_checks
 from mssql_lakehouse.settings import LakehouseSettings
 
@@ -13,5 +13,6 @@ def build_defs(settings: LakehouseSettings) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=[*dg.load_asset_checks_from_modules([checks]), *column_schema_change_checks(assets)],
+        jobs=[customer_360_changes],
         sensors=[customer_changes_sensor],
     )

@@ -64,7 +64,12 @@ from mssql_lakehouse.lib.sources import MssqlSource
 from mssql_lakehouse.lib.transforms.customer_changes import CAPTURE_INSTANCE
 from mssql_lakehouse.lib.transforms.debezium import event_commit_dates, landed_files
 
-TARGET = dg.AssetSelection.assets(CHANGES, QUARANTINE, HISTORY, CUSTOMERS, CUSTOMER_360)
+customer_360_changes = dg.define_asset_job(
+    "customer_360_changes",
+    selection=dg.AssetSelection.assets(CHANGES, QUARANTINE, HISTORY, CUSTOMERS, CUSTOMER_360),
+    description="Customer 360 for a day of change data: bronze changes -> silver SCD2 history and SCD1 "
+    "customers -> gold profiles as of the day's end.",
+)
 RUN_KEY_PREFIX = "customer_changes"
 GOLD_REFRESH_PREFIX = "customer_360_as_of"
 
@@ -357,7 +362,7 @@ def evaluate(
 
 @dg.sensor(
     name="customer_changes_sensor",
-    target=TARGET,
+    job=customer_360_changes,
     minimum_interval_seconds=60,
     description="Requests runs of the Customer 360 partitions touched by new change data "
     "(new landed Debezium files, or the CDC max LSN advancing), and refreshes the later gold days late data reached.",
