@@ -8,7 +8,6 @@ runtime already has is used as it is.
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from pathlib import Path
@@ -16,13 +15,11 @@ from typing import Literal
 
 import dagster as dg
 from pydantic import Field
-from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
 
 from mssql_lakehouse.lib.resources import jars
 from mssql_lakehouse.settings import LakehouseSettings, PathsSettings
 
-log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 DELTA_CONF = {
@@ -108,24 +105,8 @@ def local_spark_session(
         conf = {**_local_conf(master, driver_memory, shuffle_partitions, paths.home, tuning), **(extra_conf or {})}
         cache = Path(paths.jar_cache_dir)
         coordinates = jars.local_coordinates()
-        cached = jars.cached_jars(cache, coordinates)
-        if cached:
-            return _start({**conf, "spark.jars": ",".join(cached)})
-        log.info("Resolving Spark jars %s into %s (first start only)", coordinates, cache)
-        try:
-            session = _start(
-                {
-                    **conf,
-                    "spark.jars.packages": ",".join(coordinates),
-                    "spark.jars.ivy": str(cache / "ivy"),
-                }
-            )
-        except PySparkRuntimeError:
-            log.warning("Spark's resolver could not fetch the jars; trying the Maven client")
-            fetched = jars.fetch_with_maven(cache, coordinates)
-            return _start({**conf, "spark.jars": ",".join(fetched)})
-        jars.record_resolved_jars(cache, coordinates, session.sparkContext.getConf().get("spark.jars", ""))
-        return session
+        cached = jars.cached_jars(cache, coordinates) or jars.resolve(cache, coordinates)
+        return _start({**conf, "spark.jars": ",".join(cached)})
 
 
 class SparkResource(dg.ConfigurableResource):
