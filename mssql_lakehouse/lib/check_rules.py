@@ -48,8 +48,12 @@ def row_count_anomaly(
     *,
     low: float = 0.5,
     high: float = 2.0,
+    left_out: int = 0,
 ) -> dg.AssetCheckResult:
-    """Warn when the day's row count is outside [low, high] x the median of the trailing partitions."""
+    """Warn when the day's row count is outside [low, high] x the median of the trailing partitions.
+
+    ``left_out``: trailing partitions not comparable with the day, and not in ``trailing_counts``.
+    """
     history = [c for c in trailing_counts.values() if c > 0]
     if len(history) < 3:
         return dg.AssetCheckResult(
@@ -57,7 +61,11 @@ def row_count_anomaly(
             check_name="row_count_anomaly",
             passed=True,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"row_count": todays_count, "note": "fewer than 3 earlier partitions to compare with"},
+            metadata={
+                "row_count": todays_count,
+                "note": "fewer than 3 earlier partitions to compare with (landed as this one was)",
+                "trailing_partitions_left_out": left_out,
+            },
         )
     median = statistics.median(history)
     ratio = todays_count / median if median else float("inf")
@@ -71,6 +79,7 @@ def row_count_anomaly(
             "trailing_median": float(median),
             "ratio_to_median": round(ratio, 3),
             "trailing_partitions": len(history),
+            "trailing_partitions_left_out": left_out,
         },
     )
 

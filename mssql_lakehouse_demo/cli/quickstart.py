@@ -60,18 +60,12 @@ LEGITIMATELY_EMPTY = {
     "bronze/inventory_rejected_files": "the demo's exports are whole, readable files",
     "bronze/sales_order_deletes": "the ERP deleted no order line on these days, likely with small --days and --scale",
 }
-# Checks the demo data fails on purpose: (from the demo's deliberately bad rows?, why).
+# Checks the demo data fails on purpose, and why: the demo ERP's deliberately bad rows.
 EXPECTED_FAILURES = {
-    ("silver/sales_quarantine", "quarantine_count"): (True, "the demo ERP injects bad order lines every day"),
-    ("silver/gl_entries", "journals_balance"): (True, "the demo ERP posts an unbalanced journal every day"),
+    ("silver/sales_quarantine", "quarantine_count"): "the demo ERP injects bad order lines every day",
+    ("silver/gl_entries", "journals_balance"): "the demo ERP posts an unbalanced journal every day",
     ("silver/gl_quarantine", "quarantine_count"): (
-        True,
-        "the demo ERP posts an unbalanced journal and one on the unknown account 9999 every day",
-    ),
-    ("bronze/sales_order_header", "row_count_anomaly"): (
-        False,
-        "the backfill read the ERP as it is now: an order modified again later sits in its last day only, "
-        "so the backfilled days hold fewer rows than the last one",
+        "the demo ERP posts an unbalanced journal and one on the unknown account 9999 every day"
     ),
 }
 
@@ -307,12 +301,10 @@ def _summary(demo: Demo, settings: LakehouseSettings, last: dt.date) -> list[str
 
     latest = _latest_evaluations(demo.all_results)
     failed = {k: e for k, e in latest.items() if not e.passed}
-    bad_rows = sum(EXPECTED_FAILURES.get(k, (False,))[0] for k in failed)
-    other_expected = sum(k in EXPECTED_FAILURES for k in failed) - bad_rows
+    bad_rows = sum(k in EXPECTED_FAILURES for k in failed)
     click.echo(
         f"\nChecks, the latest result of each: {len(latest) - len(failed)} passed, {len(failed)} failed "
-        f"({bad_rows} from the demo's deliberately bad rows, {other_expected} other expected, "
-        f"{len(failed) - bad_rows - other_expected} unexpected)"
+        f"({bad_rows} from the demo's deliberately bad rows, {len(failed) - bad_rows} unexpected)"
     )
     for use_case in sorted(set(USE_CASE_OF_GROUP.values())):
         mine = [k for k, e in latest.items() if USE_CASE_OF_GROUP.get(graph.get(e.asset_key).group_name) == use_case]
@@ -322,11 +314,11 @@ def _summary(demo: Demo, settings: LakehouseSettings, last: dt.date) -> list[str
             evaluation = failed[key]
             spec = graph.get_check_spec(dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name))
             click.echo(f"    {evaluation.severity.value:5} {key[0]} {key[1]}: {_reason(evaluation, spec.description)}")
-            from_bad_rows, why = EXPECTED_FAILURES.get(key, (False, None))
+            why = EXPECTED_FAILURES.get(key)
             if why is None:
                 click.echo(f"          NOT expected: {spec.description or 'see the run'}")
             else:
-                click.echo(f"          expected ({'bad rows' if from_bad_rows else 'not bad rows'}): {why}")
+                click.echo(f"          expected (bad rows): {why}")
 
     alerts_location = demo.defs.resources["tables"].location(["gold", "sku_alerts"])
     if alerts_location.exists(spark):

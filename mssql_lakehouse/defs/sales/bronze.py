@@ -95,24 +95,36 @@ def with_extraction_metadata(df: DataFrame, partition_column: str, source: Mssql
     )
 
 
-def _trailing_counts(
-    tables: LakehouseTables, spark, key: dg.AssetKey, column: str, window: dg.TimeWindow
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Rows per day in the window just written, and in the 14 days before it."""
+def landed_like_a_night(landed_at: dict[str, dt.datetime]) -> set[str]:
+    """The days landed before any later day was: the night after they ended, as the nightly run does.
+
+    A table read by modification time holds, for a day read later (by a backfill, with later
+    days, or a replay), only the rows not modified since; its count is not comparable.
+    """
+    later_first: dt.datetime | None = None
+    nightly = set()
+    for day in sorted(landed_at, reverse=True):
+        if later_first is None or landed_at[day] < later_first:
+            nightly.add(day)
+        later_first = landed_at[day] if later_first is None else min(later_first, landed_at[day])
+    return nightly
+
+
+def _day_counts(
+    tables: LakehouseTables, spark, key: dg.AssetKey, column: str, since: dt.datetime
+) -> dict[str, tuple[int, dt.datetime]]:
+    """Rows per day from ``since`` on (later days included), and when each day was landed."""
     location = tables.location(key)
     if not location.exists(spark):
-        return {}, {}
-    start = _naive(window.start) - dt.timedelta(days=TRAILING_PARTITIONS)
+        return {}
     rows = (
         location.read(spark)
-        .where((F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(_naive(window.end))))
+        .where(F.col(column) >= F.lit(since))
         .groupBy(F.to_date(column).cast("string").alias("day"))
-        .count()
+        .agg(F.count(F.lit(1)).alias("rows"), F.max("_extracted_at").alias("landed_at"))
         .collect()
     )
-    counts = {r["day"]: r["count"] for r in rows}
-    first = window.start.date().isoformat()
-    return {d: n for d, n in counts.items() if d >= first}, {d: n for d, n in counts.items() if d < first}
+    return {r["day"]: (r["rows"], r["landed_at"]) for r in rows}
 
 
 def _extract_and_check(context: dg.AssetExecutionContext, table: TableSource, *, watermark: str):
@@ -132,9 +144,18 @@ def _extract_and_check(context: dg.AssetExecutionContext, table: TableSource, *,
         {"row_count": extraction.source_row_count, **extraction.source_figures.sums},
         {"row_count": landed_figures.row_count, **landed_figures.sums},
     )
-    in_window, trailing = _trailing_counts(context.resources.tables, spark, key, watermark, window)
-    day = max(in_window) if in_window else window.start.date().isoformat()
-    yield row_count_anomaly(key, in_window.get(day, 0), trailing)
+    # The window's last day against the 14 days before it, each as a nightly run landed it.
+    first, end = window.start.date().isoformat(), window.end.date().isoformat()
+    since = _naive(window.start) - dt.timedelta(days=TRAILING_PARTITIONS)
+    counts = _day_counts(context.resources.tables, spark, key, watermark, since)
+    in_window = [d for d in counts if first <= d < end]
+    day = max(in_window) if in_window else first
+    nightly = landed_like_a_night({d: landed_at for d, (_rows, landed_at) in counts.items()})
+    trailing = {d: rows for d, (rows, _landed_at) in counts.items() if d < first}
+    comparable = {d: rows for d, rows in trailing.items() if d in nightly} if day in nightly else {}
+    yield row_count_anomaly(
+        key, counts[day][0] if day in counts else 0, comparable, left_out=len(trailing) - len(comparable)
+    )
 
 
 HEADER_KEY = dg.AssetKey(["bronze", "sales_order_header"])

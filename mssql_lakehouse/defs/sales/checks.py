@@ -40,7 +40,8 @@ def extraction_checks(asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             "row_count_anomaly",
             asset=asset,
-            description="The day's rows against the median of the 14 days before (warning).",
+            description="The day's rows against the median of the 14 days before, those landed as it was: "
+            "before any later day (warning).",
         ),
     ]
 
