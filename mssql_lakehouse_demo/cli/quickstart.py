@@ -146,17 +146,10 @@ def _range_tags(first: str, last: str) -> dict[str, str]:
 
 
 def _capture_day(erp: MssqlSource) -> dt.date:
-    """The day the CDC max LSN was committed: the one partition ``bronze/customer_snapshot`` accepts.
-
-    The position the snapshot reads (``plan_full_refresh`` in ``lib/sources/extract.py``), found
-    with the calls ``customer_changes_sensor`` makes.
-    """
+    """The day the snapshot's position was committed: the one partition ``bronze/customer_snapshot`` accepts."""
     from mssql_lakehouse.lib.transforms.customer_changes import CAPTURE_INSTANCE
 
-    health = erp.cdc_health(CAPTURE_INSTANCE)
-    lsn = health["max_lsn"] or health["min_lsn"]
-    with erp.control() as session:
-        committed: dt.datetime = session.scalar(session.dialect.cdc_lsn_time_sql, [bytes.fromhex(lsn[2:])])
+    _lsn, committed = erp.cdc_snapshot_position(CAPTURE_INSTANCE)
     return committed.date()
 
 

@@ -387,6 +387,15 @@ def capture_instance_info(session: ControlSession, capture_instance: str) -> Cap
     )
 
 
+def snapshot_position(session: ControlSession, info: CaptureInstanceInfo) -> tuple[bytes, dt.datetime]:
+    """The LSN a full read of the capture instance's table starts at, and its commit time.
+
+    The snapshot shows the table as of this LSN or later; its commit time places it in time.
+    """
+    lsn = info.max_lsn or info.min_lsn
+    return lsn, session.scalar(session.dialect.cdc_lsn_time_sql, [lsn]) or info.create_date
+
+
 def _lsn_add_one(lsn: bytes) -> bytes:
     return (int.from_bytes(lsn, "big") + 1).to_bytes(len(lsn), "big")
 
@@ -610,10 +619,7 @@ def plan_full_refresh(session: ControlSession, table: TableSource, settings: Rea
     if table.mode is ExtractionMode.CDC:
         info = capture_instance_info(session, table.cdc_capture_instance)
         position = lsn_hex(_lsn_add_one(info.max_lsn) if info.max_lsn else info.min_lsn)
-        # The snapshot shows the table as of this LSN or later; its commit time places it in time.
-        snapshot_lsn = info.max_lsn or info.min_lsn
-        details["snapshot_lsn"] = snapshot_lsn
-        details["snapshot_lsn_time"] = session.scalar(dialect.cdc_lsn_time_sql, [snapshot_lsn]) or info.create_date
+        details["snapshot_lsn"], details["snapshot_lsn_time"] = snapshot_position(session, info)
     elif table.mode is ExtractionMode.CHANGE_TRACKING:
         position, _ = change_tracking_versions(session, table)
     elif table.mode is ExtractionMode.ROWVERSION:

@@ -41,6 +41,7 @@ from mssql_lakehouse.lib.sources.extract import (
     plan_snapshot,
     plan_watermark,
     run_extraction,
+    snapshot_position,
     source_figures,
 )
 from mssql_lakehouse.lib.sources.positions import lsn_hex
@@ -320,6 +321,12 @@ class MssqlSource(dg.ConfigurableResource):
                 "min_lsn_time": session.scalar(dialect.cdc_lsn_time_sql, [info.min_lsn]),
                 "captured_until": session.scalar(dialect.cdc_captured_until_sql),
             }
+
+    def cdc_snapshot_position(self, capture_instance: str) -> tuple[str, dt.datetime]:
+        """The LSN (hex) and commit time a full refresh of the capture instance's table would read at now."""
+        with self.control() as session:
+            lsn, committed = snapshot_position(session, capture_instance_info(session, capture_instance))
+            return lsn_hex(lsn), committed
 
     def change_tracking_health(self, table: TableSource) -> dict[str, Any]:
         """The database's current change tracking version and the table's min valid version."""
