@@ -119,7 +119,7 @@ def _landed_before(
 
 def _land_local(
     spark: SparkSession,
-    landing: InventoryConfig,
+    files: list[LandedFile],
     prior: DataFrame | None,
     day: str,
     region: str,
@@ -128,7 +128,7 @@ def _land_local(
     """The day folder's rows (unchanged files keep their landed rows), its rejections, files read anew."""
     before, landed_files_before = _landed_before(prior, day, region)
     frames, rejected, unchanged, read = [], [], [], 0
-    for f in landed_files(landing.landing_dir(region, day)):
+    for f in files:
         if landed_files_before.get(f.name) == (f.size, f.modified_micros):
             unchanged.append(f.name)
             continue
@@ -274,13 +274,15 @@ def inventory_snapshots(context: dg.AssetExecutionContext):
     frames, rejected, files_read, file_sets = [empty_bronze(spark)], [], 0, {}
     for key in context.partition_keys:
         day, region = partition_day_and_region(key)
-        # The file set as the file-arrival sensor fingerprints it, listed before reading: a file
-        # that changes during the run makes a file set this run did not land, and is run again.
-        file_sets[key] = fingerprint(landed_files(landing.landing_dir(region, day)))
+        # Listed once, before reading: the run lands these files and records their file set as the
+        # file-arrival sensor fingerprints it, so a file that arrives or changes during the run
+        # makes a file set this run did not land, and is run again.
+        files = landed_files(landing.landing_dir(region, day))
+        file_sets[key] = fingerprint(files)
         if landing.autoloader:
             landed, bad, read = _land_autoloader(spark, landing, day, region)
         else:
-            landed, bad, read = _land_local(spark, landing, prior, day, region, ingested_at)
+            landed, bad, read = _land_local(spark, files, prior, day, region, ingested_at)
         frames += landed
         rejected += bad
         files_read += read
