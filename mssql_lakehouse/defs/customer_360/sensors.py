@@ -145,20 +145,19 @@ class Observation:
 
 def observe_files(folder: str, cursor: ChangeCursor, time_zone: str) -> Observation:
     """New or changed landed files, and the commit days of their events."""
-    signatures = {}
+    signatures, modified = {}, {}
     for path in landed_files(folder):
         stat = os.stat(path)
         signatures[os.path.basename(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
+        modified[os.path.basename(path)] = stat.st_mtime
     changed = sorted(name for name, sig in signatures.items() if cursor.files.get(name) != sig)
     touched: dict[str, str] = {}
     arrived: dict[str, float] = {}
     for name in changed:
         token = hashlib.sha1(f"{name}@{signatures[name]}".encode()).hexdigest()[:12]
-        path = Path(folder, name)
-        lines = path.read_text(encoding="utf-8").splitlines()
-        modified = path.stat().st_mtime
+        lines = Path(folder, name).read_text(encoding="utf-8").splitlines()
         for day in event_commit_dates(lines, time_zone):
-            arrived[day] = max(modified, arrived.get(day, 0.0))
+            arrived[day] = max(modified[name], arrived.get(day, 0.0))
             touched[day] = (
                 token if day not in touched else hashlib.sha1((touched[day] + token).encode()).hexdigest()[:12]
             )
