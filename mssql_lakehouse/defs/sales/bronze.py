@@ -101,12 +101,12 @@ def landed_like_a_night(landed_at: dict[str, dt.datetime]) -> set[str]:
     A table read by modification time holds, for a day read later (by a backfill, with later
     days, or a replay), only the rows not modified since; its count is not comparable.
     """
-    later_first: dt.datetime | None = None
+    later_first: dt.datetime | None = None  # when the first of the later days was landed
     nightly = set()
     for day in sorted(landed_at, reverse=True):
         if later_first is None or landed_at[day] < later_first:
             nightly.add(day)
-        later_first = landed_at[day] if later_first is None else min(later_first, landed_at[day])
+            later_first = landed_at[day]
     return nightly
 
 
