@@ -1,4 +1,5 @@
-"""The first Spark start on a machine fetches the jars from Maven Central without flooding the terminal."""
+"""A local Spark start keeps the user's terminal for what matters: no Ivy report on the first start
+(it fetches the jars from Maven Central), no start-up notices on any start."""
 
 import os
 import subprocess
@@ -9,21 +10,43 @@ from mssql_lakehouse.lib.resources import jars
 
 # A small artifact from Maven Central, resolved as Delta's and the JDBC drivers' jars are.
 SMALL = "org.slf4j:slf4j-api:2.0.13"
-FIRST_START = f"""
-from mssql_lakehouse.lib.resources import jars, spark
+START = """
+from mssql_lakehouse.lib.resources import spark
 from mssql_lakehouse.settings import LakehouseSettings
-jars.local_coordinates = lambda: [{SMALL!r}]
 spark.local_spark_session(paths=LakehouseSettings.from_env().paths).stop()
 """
+ONLY_SMALL = f"from mssql_lakehouse.lib.resources import jars; jars.local_coordinates = lambda: [{SMALL!r}]"
+
+
+def _start(tmp_path: Path, code: str, **env: str) -> str:
+    """What a process that runs ``code`` with ``env`` and a new lakehouse prints to the terminal."""
+    env = {**os.environ, "LAKEHOUSE_HOME": str(tmp_path / "home"), **env}
+    env.pop("SPARK_LOCAL_IP", None)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return done.stdout + done.stderr
 
 
 def test_the_first_start_writes_ivys_report_to_a_log_not_the_terminal(tmp_path: Path):
     cache = tmp_path / "jars"
-    env = {**os.environ, "LAKEHOUSE_HOME": str(tmp_path / "home"), "LAKEHOUSE_JAR_CACHE": str(cache)}
-    done = subprocess.run([sys.executable, "-c", FIRST_START], env=env, capture_output=True, text=True, check=True)
+    terminal = _start(tmp_path, ONLY_SMALL + START, LAKEHOUSE_JAR_CACHE=str(cache))
 
-    terminal = done.stdout + done.stderr
     assert "resolving dependencies" not in terminal and "spark-packages" not in terminal, terminal
     assert "resolving dependencies" in (cache / "resolve.log").read_text()
     [jar] = jars.cached_jars(cache, [SMALL])
     assert Path(jar).name == "org.slf4j_slf4j-api-2.0.13.jar" and Path(jar).stat().st_size > 0
+
+
+def test_a_start_prints_none_of_sparks_start_up_notices(tmp_path: Path):
+    # The project's jar cache and jars: a first start, if they are not cached yet, and a later start.
+    _start(tmp_path, START)
+    terminal = _start(tmp_path, START)
+
+    notices = (
+        "Using Spark's default log4j profile",
+        "Setting default log level",
+        "To adjust logging level",
+        "resolves to a loopback address",
+        "SPARK_LOCAL_IP",
+        "native-hadoop library",
+    )
+    assert [n for n in notices if n in terminal] == [], terminal

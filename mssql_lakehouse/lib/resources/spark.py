@@ -8,8 +8,10 @@ runtime already has is used as it is.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +47,8 @@ SMALL_DATA_CONF = {
 
 Tuning = Literal["small_data", "spark_defaults"]
 
+LOG4J_CONF = Path(str(resources.files(__package__) / "log4j2-local.properties"))
+
 
 def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: Path, tuning: Tuning) -> dict[str, str]:
     return {
@@ -64,6 +68,8 @@ def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: 
         "spark.sql.warehouse.dir": str(home / "spark-warehouse"),
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+        # Warnings and errors only, without Spark's start-up notices (see the file).
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONF.as_uri()}",
         # Python workers (UDFs) run the driver's interpreter, with its packages, not whatever python3
         # is first on PATH.
         "spark.pyspark.python": sys.executable,
@@ -106,6 +112,8 @@ def local_spark_session(
         cache = Path(paths.jar_cache_dir)
         coordinates = jars.local_coordinates()
         cached = jars.cached_jars(cache, coordinates) or jars.resolve(cache, coordinates)
+        # The session binds to loopback; the JVM it launches reads the address from here.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         return _start({**conf, "spark.jars": ",".join(cached)})
 
 
