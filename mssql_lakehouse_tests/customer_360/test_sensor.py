@@ -9,10 +9,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.defs.customer_360.common import HISTORY, SNAPSHOT
+from mssql_lakehouse.defs.customer_360.common import CHANGES, HISTORY, LANDED_FILES, SNAPSHOT
 from mssql_lakehouse.defs.customer_360.sensors import ChangeCursor, customer_changes_sensor, evaluate
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
+from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.lib.sources import MssqlSource
+from mssql_lakehouse.lib.transforms.debezium import file_signatures, landed_files
 from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_tests.customer_360.change_streams import (
     debezium_lines,
@@ -20,6 +22,7 @@ from mssql_lakehouse_tests.customer_360.change_streams import (
     sqlserver_rows,
     write_demo_cdc,
 )
+from mssql_lakehouse_tests.customer_360.test_assets import SLICE
 
 DAYS = [dt.date(2026, 4, 1) + dt.timedelta(days=i) for i in range(3)]
 UTC = ZoneInfo("UTC")
@@ -202,7 +205,12 @@ def test_switched_on_after_a_backfill_files_request_only_the_days_of_files_not_r
     by_day = {d: [t for t in generate(36, DAYS, per_day=3) if t.day == d] for d in DAYS}
     (folder / "a.json").write_text("\n".join(debezium_lines(by_day[DAYS[0]] + by_day[DAYS[1]])) + "\n")
     (folder / "b.json").write_text("\n".join(debezium_lines(by_day[DAYS[2]])) + "\n")
+    read = file_signatures(landed_files(str(folder)))
     for day in DAYS:
+        # What a run of the day records: its bronze read these files, then its history was written.
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(CHANGES, partition=day.isoformat(), metadata={LANDED_FILES: read})
+        )
         landed(instance, day.isoformat())
 
     _result, days = tick(instance, resources)
@@ -213,3 +221,28 @@ def test_switched_on_after_a_backfill_files_request_only_the_days_of_files_not_r
     os.utime(folder / "a.json", ns=(later, later))
     _result, days = tick(instance, resources)
     assert days == ["2026-04-01", "2026-04-02"]
+
+
+def test_switched_on_after_runs_a_file_landed_with_an_older_modification_time_requests_its_day(
+    spark, lakehouse_home, instance
+):
+    """A copy that keeps the source's modification time (``cp -p``, ``rsync -a``, most sync tools)
+    can land after the runs with a time older than they are: its day was not read, whatever the time."""
+    folder = landing(lakehouse_home)
+    resources = feed_resources("debezium", lakehouse_home / "none.duckdb")
+    stream = generate(37, DAYS[:2], per_day=3)
+    late = [t for t in stream if t.day == DAYS[1]][-1]
+    (folder / "a.json").write_text("\n".join(debezium_lines([t for t in stream if t != late])) + "\n")
+    exported = os.stat(folder / "a.json").st_mtime_ns
+    run_resources = {**resources_for(LakehouseSettings.from_env()), **resources}
+    for day in DAYS[:2]:
+        assert dg.materialize(SLICE, resources=run_resources, partition_key=day.isoformat(), instance=instance).success
+
+    _result, days = tick(instance, resources)
+    assert days == []
+
+    # Exported with a.json, copied into the landing folder after the runs with its time kept.
+    (folder / "b.json").write_text("\n".join(debezium_lines([late])) + "\n")
+    os.utime(folder / "b.json", ns=(exported, exported))
+    _result, days = tick(instance, resources)
+    assert days == [DAYS[1].isoformat()]

@@ -19,6 +19,7 @@ from mssql_lakehouse.defs.customer_360.common import (
     CHANGES,
     CUSTOMER_CHANGES,
     GROUP,
+    LANDED_FILES,
     QUARANTINE,
     SNAPSHOT,
     business_day_zone,
@@ -46,6 +47,8 @@ from mssql_lakehouse.lib.transforms.debezium import (
     commit_time_of_events,
     debezium_pairs,
     field_report,
+    file_signatures,
+    landed_files,
     parse_envelopes,
     read_event_lines,
 )
@@ -113,7 +116,12 @@ def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesC
         unreadable = 0
     else:
         source = settings.source()
-        parsed = parse_envelopes(read_event_lines(spark, source)).cache()
+        files = None
+        if source.local_folder:
+            # Listed once: the files recorded are exactly the files read.
+            files = landed_files(source.local_folder)
+            metadata[LANDED_FILES] = dg.MetadataValue.json(file_signatures(files))
+        parsed = parse_envelopes(read_event_lines(spark, source, files)).cache()
         commit_time = commit_time_of_events(business_day_zone())
         readable = F.col("op").isNotNull() & F.col("source.ts_ms").isNotNull()
         lines = parsed.agg(

@@ -21,6 +21,10 @@ SALES_ORDER_LINES = dg.AssetKey(["silver", "sales_order_lines"])
 
 GROUP = "customer_360"
 
+# Metadata of bronze/customer_changes fed by landed files: the files it read (name -> signature,
+# see ``file_signatures``), by which the sensor tells the days a run has read.
+LANDED_FILES = "landed_files"
+
 CUSTOMER_CHANGES = TableSource(
     "dbo", "Customer", mode=ExtractionMode.CDC, capture_instance=CAPTURE_INSTANCE, key_columns=(KEY,)
 )

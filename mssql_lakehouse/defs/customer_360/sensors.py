@@ -14,7 +14,8 @@ It watches the configured feed:
   the slice instead.
 
 A new cursor (the sensor switched on after a backfill or ``make demo``, or reset) does not
-request the days whose history a run already wrote after their change data arrived.
+request the days whose history a run already wrote after their change data arrived: for landed
+files, after its bronze read each file that touches the day as the file is now.
 
 A day is requested once its partition exists (the day is over in the ERP's time zone) and,
 for SQL Server, the capture job has harvested it; until then it waits in the cursor. Each
@@ -32,7 +33,6 @@ sensor does.
 import datetime as dt
 import hashlib
 import json
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +45,7 @@ from mssql_lakehouse.defs.customer_360.common import (
     CUSTOMER_360,
     CUSTOMERS,
     HISTORY,
+    LANDED_FILES,
     QUARANTINE,
     SNAPSHOT,
     business_day_zone,
@@ -62,7 +63,7 @@ from mssql_lakehouse.lib.requested_runs import (
 )
 from mssql_lakehouse.lib.sources import MssqlSource
 from mssql_lakehouse.lib.transforms.customer_changes import CAPTURE_INSTANCE
-from mssql_lakehouse.lib.transforms.debezium import event_commit_dates, landed_files
+from mssql_lakehouse.lib.transforms.debezium import event_commit_dates, file_signatures, landed_files
 
 customer_360_changes = dg.define_asset_job(
     "customer_360_changes",
@@ -139,30 +140,30 @@ class Observation:
     """Days up to this one may be requested now."""
     cursor: ChangeCursor
     arrived: dict[str, float] = field(default_factory=dict)
-    """Day -> when its newest change data became readable (epoch seconds), where that is later
-    than any run could have landed it; a closed CDC day is complete before any run can read it."""
+    """Day -> when a new snapshot to apply with it was materialized (epoch seconds): a run that
+    started earlier did not apply it. (A closed CDC day is complete before any run can read it.)"""
+    files: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Day -> the landed files whose events touch it (name -> signature): a run landed the day if
+    its ``bronze/customer_changes`` read each of them as it is now. (A file's modification time
+    does not say when it landed: copies often keep the source's.)"""
 
 
 def observe_files(folder: str, cursor: ChangeCursor, time_zone: str) -> Observation:
     """New or changed landed files, and the commit days of their events."""
-    signatures, modified = {}, {}
-    for path in landed_files(folder):
-        stat = os.stat(path)
-        signatures[os.path.basename(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
-        modified[os.path.basename(path)] = stat.st_mtime
+    signatures = file_signatures(landed_files(folder))
     changed = sorted(name for name, sig in signatures.items() if cursor.files.get(name) != sig)
     touched: dict[str, str] = {}
-    arrived: dict[str, float] = {}
+    files: dict[str, dict[str, str]] = defaultdict(dict)
     for name in changed:
         token = hashlib.sha1(f"{name}@{signatures[name]}".encode()).hexdigest()[:12]
         lines = Path(folder, name).read_text(encoding="utf-8").splitlines()
         for day in event_commit_dates(lines, time_zone):
-            arrived[day] = max(modified[name], arrived.get(day, 0.0))
+            files[day][name] = signatures[name]
             touched[day] = (
                 token if day not in touched else hashlib.sha1((touched[day] + token).encode()).hexdigest()[:12]
             )
     kept = replace(cursor, files=signatures)
-    return Observation(touched, None, kept, arrived)
+    return Observation(touched, None, kept, files=dict(files))
 
 
 def observe_cdc(erp: MssqlSource, cursor: ChangeCursor) -> Observation:
@@ -230,15 +231,43 @@ def without_days_landed(observation: Observation, instance: dg.DagsterInstance) 
     runs = instance.get_run_records(dg.RunsFilter(run_ids=run_ids)) if run_ids else []
     started = {run.dagster_run.run_id: run.create_timestamp.timestamp() for run in runs}
     written: dict[str, float] = {}
+    writers: dict[str, set[str]] = defaultdict(set)
     for record in records:
         read_at = started.get(record.run_id, record.timestamp)
         written[record.partition_key] = max(read_at, written.get(record.partition_key, 0.0))
+        writers[record.partition_key].add(record.run_id)
+    read = _files_read(observation.files, written, writers, instance)
     touched = {
         day: token
         for day, token in observation.touched.items()
-        if day not in written or written[day] < observation.arrived.get(day, 0.0)
+        if day not in written
+        or written[day] < observation.arrived.get(day, 0.0)
+        or (day in observation.files and day not in read)
     }
     return replace(observation, touched=touched)
+
+
+def _files_read(
+    files: dict[str, dict[str, str]], written: dict[str, float], writers: dict[str, set[str]], instance
+) -> set[str]:
+    """The days of ``files`` whose files, each as it is now, a ``bronze/customer_changes`` of the day
+    landed before a history write of the day read bronze (in the same run, or one started later)."""
+    days = [day for day in files if day in written]
+    if not days:
+        return set()
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=CHANGES, asset_partitions=days), limit=10_000
+    ).records
+    read = set()
+    for record in records:
+        day = record.partition_key
+        if record.run_id not in writers[day] and record.timestamp > written[day]:
+            continue
+        landed = record.asset_materialization.metadata.get(LANDED_FILES)
+        landed = landed.value if landed else {}
+        if all(landed.get(name) == signature for name, signature in files[day].items()):
+            read.add(day)
+    return read
 
 
 def plan_runs(observation: Observation, now: dt.datetime) -> tuple[list[Requested], ChangeCursor, list[str]]:

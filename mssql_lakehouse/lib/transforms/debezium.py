@@ -462,21 +462,36 @@ class DebeziumSource:
         if self.kind is DebeziumSourceKind.AUTOLOADER and not self.path:
             raise ValueError("Debezium source 'autoloader' needs the landing path")
 
+    @property
+    def local_folder(self) -> str | None:
+        """The landing folder of landed files on this machine's file system (None for any other source)."""
+        return self.path if self.kind is DebeziumSourceKind.FILES and "://" not in self.path else None
+
 
 def landed_files(folder: str) -> list[str]:
     """The ``*.json`` files of a local landing folder, sorted (an absent folder has none)."""
     return sorted(glob.glob(os.path.join(glob.escape(folder), "*.json")))
 
 
-def read_event_lines(spark: SparkSession, source: DebeziumSource) -> DataFrame:
+def file_signatures(paths: Sequence[str]) -> dict[str, str]:
+    """File name -> ``size:modification time (ns)``: a file that changes gets a new signature."""
+    signatures = {}
+    for path in paths:
+        stat = os.stat(path)
+        signatures[os.path.basename(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    return signatures
+
+
+def read_event_lines(spark: SparkSession, source: DebeziumSource, files: Sequence[str] | None = None) -> DataFrame:
     """Every event line the source holds, as ``value`` + ``_source`` (file path or topic/partition/offset).
 
+    ``files``: a local landing folder's files as the caller listed them (default: listed here).
     For the streaming kinds this first lands what is new (``availableNow``) into the raw table,
     then reads the raw table; the partitioned bronze asset filters by commit time afterwards.
     """
     if source.kind is DebeziumSourceKind.FILES:
-        if "://" not in source.path:
-            files = landed_files(source.path)
+        if source.local_folder:
+            files = landed_files(source.local_folder) if files is None else list(files)
             if not files:
                 return spark.createDataFrame([], LINES_SCHEMA)
             reader = spark.read.text(files)
