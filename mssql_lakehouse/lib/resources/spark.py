@@ -8,7 +8,6 @@ runtime already has is used as it is.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from importlib import resources
@@ -112,8 +111,6 @@ def local_spark_session(
         cache = Path(paths.jar_cache_dir)
         coordinates = jars.local_coordinates()
         cached = jars.cached_jars(cache, coordinates) or jars.resolve(cache, coordinates)
-        # The session binds to loopback; the JVM it launches reads the address from here.
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         return _start({**conf, "spark.jars": ",".join(cached)})
 
 
