@@ -182,7 +182,8 @@ def landed(instance, day):
 
 def test_switched_on_after_a_backfill_cdc_requests_only_the_days_not_landed(lakehouse_home, instance):
     path = lakehouse_home / "demo_erp" / "erp.duckdb"
-    write_demo_cdc(path, generate(35, DAYS, per_day=3), DAYS)
+    stream = generate(35, DAYS, per_day=3)
+    write_demo_cdc(path, stream, DAYS)
     resources = feed_resources("sqlserver", path)
     for day in DAYS[:2]:
         landed(instance, day.isoformat())
@@ -192,11 +193,32 @@ def test_switched_on_after_a_backfill_cdc_requests_only_the_days_not_landed(lake
     assert days == ["2026-04-03"]
 
     # A snapshot landed after day 1 ran still needs day 1 run again to apply it.
+    snapshot_lsn = max(t.commit_lsn for t in stream if t.day == DAYS[0]).hex().upper()
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(SNAPSHOT, metadata={"snapshot_lsn": "00AB", "apply_with_partition": "2026-04-01"})
+        dg.AssetMaterialization(SNAPSHOT, metadata={"snapshot_lsn": snapshot_lsn, "apply_with_partition": "2026-04-01"})
     )
     _result, days = tick(instance, resources)
     assert days == ["2026-04-01", "2026-04-03"]
+
+
+def test_switched_on_after_the_initial_load_cdc_requests_no_day_before_its_capture_day(lakehouse_home, instance):
+    """As after `make demo`: the ERP holds changes of a day before the snapshot's (the finance
+    close's month end), and the runs started at the snapshot's capture day."""
+    path = lakehouse_home / "demo_erp" / "erp.duckdb"
+    stream = generate(38, DAYS, per_day=3)
+    write_demo_cdc(path, stream, DAYS)
+    resources = feed_resources("sqlserver", path)
+    snapshot_lsn = max(t.commit_lsn for t in stream if t.day == DAYS[1]).hex().upper()
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            SNAPSHOT, metadata={"snapshot_lsn": snapshot_lsn, "apply_with_partition": DAYS[1].isoformat()}
+        )
+    )
+    for day in DAYS[1:]:
+        landed(instance, day.isoformat())
+
+    _result, days = tick(instance, resources)
+    assert days == []
 
 
 def test_switched_on_after_a_backfill_files_request_only_the_days_of_files_not_read(lakehouse_home, instance):

@@ -34,8 +34,10 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -198,10 +200,26 @@ def observe_cdc(erp: MssqlSource, cursor: ChangeCursor) -> Observation:
     return Observation(touched, through, replace(cursor, lsn=max_lsn, through=through))
 
 
+def _latest_snapshot(instance: dg.DagsterInstance) -> tuple[dg.EventLogEntry | None, Mapping[str, Any]]:
+    """The latest ``bronze/customer_snapshot`` materialization and its metadata."""
+    event = instance.get_latest_materialization_event(SNAPSHOT)
+    return event, (event.asset_materialization.metadata if event and event.asset_materialization else {})
+
+
+def from_latest_snapshot(cursor: ChangeCursor, instance: dg.DagsterInstance) -> ChangeCursor:
+    """A new cursor's starting point: the latest snapshot's LSN, where there is a snapshot.
+
+    The snapshot is the initial load: it holds every change committed up to its LSN, and the run
+    of its capture day applies it. A day before that day has no change the snapshot lacks (its
+    history before the initial load is not rebuilt), so it is not requested.
+    """
+    lsn = _latest_snapshot(instance)[1].get("snapshot_lsn")
+    return replace(cursor, lsn=f"0x{lsn.value}") if lsn is not None else cursor
+
+
 def with_new_snapshot(observation: Observation, instance: dg.DagsterInstance, cursor: ChangeCursor) -> Observation:
     """Add the day of a ``bronze/customer_snapshot`` materialized since the cursor's."""
-    event = instance.get_latest_materialization_event(SNAPSHOT)
-    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    event, metadata = _latest_snapshot(instance)
     lsn, day = metadata.get("snapshot_lsn"), metadata.get("apply_with_partition")
     if lsn is None or day is None or lsn.value == cursor.snapshot_lsn:
         return observation
@@ -354,7 +372,8 @@ def evaluate(
             )
         observation = observe_files(settings.landing_path(), cursor, business_day_zone())
     else:
-        observation = with_new_snapshot(observe_cdc(erp, cursor), context.instance, cursor)
+        start = cursor if context.cursor else from_latest_snapshot(cursor, context.instance)
+        observation = with_new_snapshot(observe_cdc(erp, start), context.instance, cursor)
     if not context.cursor:
         observation = without_days_landed(observation, context.instance)
     new, new_cursor, ignored = plan_runs(observation, now)
