@@ -266,7 +266,10 @@ def without_days_landed(observation: Observation, instance: dg.DagsterInstance) 
 
 
 def _files_read(
-    files: dict[str, dict[str, str]], written: dict[str, float], writers: dict[str, set[str]], instance
+    files: dict[str, dict[str, str]],
+    written: dict[str, float],
+    writers: dict[str, set[str]],
+    instance: dg.DagsterInstance,
 ) -> set[str]:
     """The days of ``files`` whose files, each as it is now, a ``bronze/customer_changes`` of the day
     landed before a history write of the day read bronze (in the same run, or one started later)."""
