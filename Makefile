@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: setup demo test test-ui lint format dev bench clean
+.PHONY: setup demo test test-ui lint format dev bench lock-jars clean
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -50,6 +50,11 @@ dev: setup
 
 bench: setup
 	$(BIN)/python benchmarks/report.py
+
+# After a change of pyspark, delta-spark or a JDBC driver: resolve the Spark jars afresh from
+# Maven Central and rewrite the lock a first start downloads them by (mssql_lakehouse/lib/resources/jars.py).
+lock-jars: setup
+	$(BIN)/python -m mssql_lakehouse.lib.resources.jars lock
 
 clean:
 	rm -rf $(LAKEHOUSE_HOME) $(DAGSTER_HOME)

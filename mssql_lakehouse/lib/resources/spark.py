@@ -110,7 +110,7 @@ def local_spark_session(
         conf = {**_local_conf(master, driver_memory, shuffle_partitions, paths.home, tuning), **(extra_conf or {})}
         cache = Path(paths.jar_cache_dir)
         coordinates = jars.local_coordinates()
-        cached = jars.cached_jars(cache, coordinates) or jars.resolve(cache, coordinates)
+        cached = jars.cached_jars(cache, coordinates) or jars.fetch(cache, coordinates)
         return _start({**conf, "spark.jars": ",".join(cached)})
 
 
