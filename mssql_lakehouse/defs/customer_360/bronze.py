@@ -30,6 +30,7 @@ from mssql_lakehouse.lib.asset_defaults import ERP_POOL, EXTRACTION_RETRY, SPARK
 from mssql_lakehouse.lib.check_rules import reconciles_with_source
 from mssql_lakehouse.lib.partitions import daily_partitions, partition_window
 from mssql_lakehouse.lib.sources import MssqlSource, frame_figures
+from mssql_lakehouse.lib.step_cache import StepCache
 from mssql_lakehouse.lib.transforms.change_positions import lsn_text
 from mssql_lakehouse.lib.transforms.customer_changes import (
     DECLARED_SQL_TYPES,
@@ -102,6 +103,11 @@ def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesC
     window that the feed no longer delivers (as the SQL Server feed refuses a window CDC
     cleanup has expired), unless run with ``full_refresh: true``.
     """
+    with StepCache() as cache:
+        yield from _land_changes(context, config, cache)
+
+
+def _land_changes(context: dg.AssetExecutionContext, config: CustomerChangesConfig, cache: StepCache):
     spark = context.resources.spark.get_session()
     settings: CustomerCdcSettings = context.resources.customer_cdc
     window = partition_window(context)
@@ -121,7 +127,7 @@ def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesC
             # Listed once: the files recorded are exactly the files read.
             files = landed_files(source.local_folder)
             metadata[LANDED_FILES] = dg.MetadataValue.json(file_signatures(files))
-        parsed = parse_envelopes(read_event_lines(spark, source, files)).cache()
+        parsed = cache(parse_envelopes(read_event_lines(spark, source, files)))
         commit_time = commit_time_of_events(business_day_zone())
         readable = F.col("op").isNotNull() & F.col("source.ts_ms").isNotNull()
         lines = parsed.agg(
@@ -142,16 +148,14 @@ def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesC
                 "conflicting_field_schemas": ", ".join(report.conflicting_schemas),
             }
         )
-    events = (
-        events_from_pairs(pairs, settings.feed, ingested_at)
-        .withColumn(
+    events = cache(
+        events_from_pairs(pairs, settings.feed, ingested_at).withColumn(
             "__reason",
             F.coalesce(
                 invalid_reason(),
                 F.when(~in_window(F.col("commit_time"), window), F.lit("commit time outside the partition window")),
             ),
         )
-        .cache()
     )
     valid = first_delivery(events.where("__reason IS NULL").drop("__reason"))
     rejected = events.where("__reason IS NOT NULL")
@@ -173,7 +177,7 @@ def customer_changes(context: dg.AssetExecutionContext, config: CustomerChangesC
     by_reason = {r["reason"]: r["count"] for r in events.groupBy(F.col("__reason").alias("reason")).count().collect()}
     delivered = by_reason.pop(None, 0)
     quarantined = sum(by_reason.values())
-    landed = valid.cache().count()
+    landed = cache(valid).count()
     bronze = context.resources.tables.location(CHANGES)
     if not config.full_refresh and bronze.exists(spark):
         _refuse_losing_events(bronze.read(spark).where(in_window(F.col("commit_time"), window)), valid, settings.feed)

@@ -20,6 +20,7 @@ from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, GROUP, 
 from mssql_lakehouse.lib.asset_defaults import SPARK_RESOURCES
 from mssql_lakehouse.lib.partitions import daily_partitions, partition_window
 from mssql_lakehouse.lib.pools import CUSTOMER_360_HISTORY
+from mssql_lakehouse.lib.step_cache import StepCache
 from mssql_lakehouse.lib.transforms.customer_changes import SILVER_KEY, business_columns, silver_events
 from mssql_lakehouse.lib.transforms.scd import (
     DELETE_FLAG,
@@ -110,11 +111,10 @@ def customers_history_and_customers(context: dg.AssetExecutionContext):
     )
 
     # The written tables, for the keys this run rewrote (every key's rows are only written like this).
-    written_history = written_history.join(F.broadcast(rewrite), SILVER_KEY, "left_semi").cache()
-    written_customers = (
-        tables.location(CUSTOMERS).read(spark).join(F.broadcast(rewrite), SILVER_KEY, "left_semi").cache()
-    )
-    yield one_current_version_per_live_key(HISTORY, written_history, written_customers)
-    yield validity_intervals(HISTORY, written_history)
-    written_history.unpersist()
-    written_customers.unpersist()
+    with StepCache() as cache:
+        written_history = cache(written_history.join(F.broadcast(rewrite), SILVER_KEY, "left_semi"))
+        written_customers = cache(
+            tables.location(CUSTOMERS).read(spark).join(F.broadcast(rewrite), SILVER_KEY, "left_semi")
+        )
+        yield one_current_version_per_live_key(HISTORY, written_history, written_customers)
+        yield validity_intervals(HISTORY, written_history)

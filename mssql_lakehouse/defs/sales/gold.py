@@ -13,6 +13,7 @@ from mssql_lakehouse.defs.sales.resources import SkuAlertSettings
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.partitions import partition_window
 from mssql_lakehouse.lib.pools import SALES_GOLD
+from mssql_lakehouse.lib.step_cache import StepCache
 from mssql_lakehouse.lib.transforms.sku_alerts import sku_alerts as build_alerts
 from mssql_lakehouse.lib.transforms.sku_metrics import ROLLING_DAYS, forecast_alignment
 from mssql_lakehouse.lib.transforms.sku_metrics import daily_sku_sales as aggregate_sales
@@ -50,21 +51,22 @@ def _dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
 )
 def daily_sku_sales(context: dg.AssetExecutionContext, lines: DataFrame, orders: DataFrame):
     """Per order date and SKU: quantity, net revenue (cent-exact decimal) and order count."""
-    sales = aggregate_sales(lines, orders).cache()
-    yield dg.Output(sales)
-    live = lines.join(orders.where("status != 6").select("sales_order_id"), "sales_order_id")
-    expected = live.agg(F.sum("order_qty").alias("q"), F.sum("line_net_amount").alias("r")).collect()[0]
-    actual = sales.agg(F.sum("quantity").alias("q"), F.sum("net_revenue").alias("r")).collect()[0]
-    yield dg.AssetCheckResult(
-        check_name="totals_match_silver",
-        passed=(expected["q"] or 0) == (actual["q"] or 0) and (expected["r"] or 0) == (actual["r"] or 0),
-        metadata={
-            "silver_quantity": int(expected["q"] or 0),
-            "gold_quantity": int(actual["q"] or 0),
-            "silver_net_revenue": str(expected["r"] or 0),
-            "gold_net_revenue": str(actual["r"] or 0),
-        },
-    )
+    with StepCache() as cache:
+        sales = cache(aggregate_sales(lines, orders))
+        yield dg.Output(sales)
+        live = lines.join(orders.where("status != 6").select("sales_order_id"), "sales_order_id")
+        expected = live.agg(F.sum("order_qty").alias("q"), F.sum("line_net_amount").alias("r")).collect()[0]
+        actual = sales.agg(F.sum("quantity").alias("q"), F.sum("net_revenue").alias("r")).collect()[0]
+        yield dg.AssetCheckResult(
+            check_name="totals_match_silver",
+            passed=(expected["q"] or 0) == (actual["q"] or 0) and (expected["r"] or 0) == (actual["r"] or 0),
+            metadata={
+                "silver_quantity": int(expected["q"] or 0),
+                "gold_quantity": int(actual["q"] or 0),
+                "silver_net_revenue": str(expected["r"] or 0),
+                "gold_net_revenue": str(actual["r"] or 0),
+            },
+        )
 
 
 @dg.asset(
@@ -89,18 +91,19 @@ def sku_forecast_alignment(
         F.col("ForecastDate").cast("date").alias("forecast_date"),
         F.col("PlannedQty").alias("planned_qty"),
     ).join(skus, "product_id")
-    aligned = forecast_alignment(sales, planned, start, end).cache()
-    yield dg.Output(aligned)
-    in_window = planned.where((F.col("forecast_date") >= F.lit(start)) & (F.col("forecast_date") < F.lit(end)))
-    missing = in_window.select(F.col("forecast_date").alias("date"), "sku").subtract(
-        aligned.where("forecast_qty IS NOT NULL").select("date", "sku")
-    )
-    missing_count = missing.count()
-    yield dg.AssetCheckResult(
-        check_name="covers_every_forecast_sku",
-        passed=missing_count == 0,
-        metadata={"forecast_rows": in_window.count(), "missing_from_alignment": missing_count},
-    )
+    with StepCache() as cache:
+        aligned = cache(forecast_alignment(sales, planned, start, end))
+        yield dg.Output(aligned)
+        in_window = planned.where((F.col("forecast_date") >= F.lit(start)) & (F.col("forecast_date") < F.lit(end)))
+        missing = in_window.select(F.col("forecast_date").alias("date"), "sku").subtract(
+            aligned.where("forecast_qty IS NOT NULL").select("date", "sku")
+        )
+        missing_count = missing.count()
+        yield dg.AssetCheckResult(
+            check_name="covers_every_forecast_sku",
+            passed=missing_count == 0,
+            metadata={"forecast_rows": in_window.count(), "missing_from_alignment": missing_count},
+        )
 
 
 def _inventory_positions(context: dg.AssetExecutionContext) -> DataFrame | None:
@@ -127,20 +130,25 @@ def sku_alerts(context: dg.AssetExecutionContext, alignment: DataFrame):
     days, when the lakehouse has it (the sales slice runs without it).
     """
     sku_alert_settings: SkuAlertSettings = context.resources.sku_alert_settings
-    alerts = build_alerts(alignment, sku_alert_settings.thresholds(), _inventory_positions(context)).cache()
-    yield dg.Output(alerts)
-    numbers = ["actual_qty", "forecast_qty", "deviation_qty", "deviation_pct", "message"]
-    without_numbers = alerts.where(" OR ".join(f"{c} IS NULL" for c in numbers)).count()
-    yield dg.AssetCheckResult(
-        check_name="alerts_have_numbers",
-        passed=without_numbers == 0,
-        metadata={"alerts_missing_numbers": without_numbers},
-    )
-    allowed = list(sku_alert_settings.severities)
-    bad = alerts.where(~F.col("severity").isin(allowed)).count()
-    counts = {r["severity"]: r["count"] for r in alerts.groupBy("severity").count().collect()}
-    yield dg.AssetCheckResult(
-        check_name="severity_in_configured_set",
-        passed=bad == 0,
-        metadata={"allowed": ", ".join(allowed), "outside_set": bad, **{f"alerts_{k}": v for k, v in counts.items()}},
-    )
+    with StepCache() as cache:
+        alerts = cache(build_alerts(alignment, sku_alert_settings.thresholds(), _inventory_positions(context)))
+        yield dg.Output(alerts)
+        numbers = ["actual_qty", "forecast_qty", "deviation_qty", "deviation_pct", "message"]
+        without_numbers = alerts.where(" OR ".join(f"{c} IS NULL" for c in numbers)).count()
+        yield dg.AssetCheckResult(
+            check_name="alerts_have_numbers",
+            passed=without_numbers == 0,
+            metadata={"alerts_missing_numbers": without_numbers},
+        )
+        allowed = list(sku_alert_settings.severities)
+        bad = alerts.where(~F.col("severity").isin(allowed)).count()
+        counts = {r["severity"]: r["count"] for r in alerts.groupBy("severity").count().collect()}
+        yield dg.AssetCheckResult(
+            check_name="severity_in_configured_set",
+            passed=bad == 0,
+            metadata={
+                "allowed": ", ".join(allowed),
+                "outside_set": bad,
+                **{f"alerts_{k}": v for k, v in counts.items()},
+            },
+        )
