@@ -51,8 +51,13 @@ def delta_coordinate() -> str:
     return f"io.delta:delta-spark_{spark_line}_2.13:{metadata.version('delta-spark')}"
 
 
+def kafka_coordinate() -> str:
+    """Spark's Kafka source and sink, of the installed pyspark's release (the Debezium stream's reader)."""
+    return f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"
+
+
 def local_coordinates() -> list[str]:
-    return [delta_coordinate(), MSSQL_JDBC, DUCKDB_JDBC]
+    return [delta_coordinate(), kafka_coordinate(), MSSQL_JDBC, DUCKDB_JDBC]
 
 
 def _manifest_path(cache_dir: Path, coordinates: list[str]) -> Path:
