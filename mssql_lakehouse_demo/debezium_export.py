@@ -388,6 +388,20 @@ def change_rows(con, capture_instance: str = CAPTURE_INSTANCE) -> Iterator[dict[
             yield dict(zip(names, values, strict=True))
 
 
+def events_by_day(
+    demo_dir: Path, settings: EventSettings = EventSettings(), capture_instance: str = CAPTURE_INSTANCE
+) -> dict[dt.date, list[str]]:
+    """The demo's change events as JSON lines in commit order, by commit date (the server's wall clock)."""
+    by_day: dict[dt.date, list[str]] = {}
+    with db.connect(erp_path(demo_dir), read_only=True) as con:
+        time_zone = recorded_time_zone(dict(con.execute("SELECT name, value FROM demo.settings").fetchall()))
+        columns = captured_columns(con, capture_instance)
+        events = events_from_change_rows(change_rows(con, capture_instance), columns, time_zone, settings)
+        for commit_time, line in events:
+            by_day.setdefault(commit_time.date(), []).append(line)
+    return dict(sorted(by_day.items()))
+
+
 def export(
     demo_dir: Path,
     out_dir: Path,
@@ -401,15 +415,8 @@ def export(
     their instant, as the connector reports it.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_day: dict[dt.date, list[str]] = {}
-    with db.connect(erp_path(demo_dir), read_only=True) as con:
-        time_zone = recorded_time_zone(dict(con.execute("SELECT name, value FROM demo.settings").fetchall()))
-        columns = captured_columns(con, capture_instance)
-        events = events_from_change_rows(change_rows(con, capture_instance), columns, time_zone, settings)
-        for commit_time, line in events:
-            by_day.setdefault(commit_time.date(), []).append(line)
     written = []
-    for day, lines in sorted(by_day.items()):
+    for day, lines in events_by_day(demo_dir, settings, capture_instance).items():
         target = out_dir / f"{capture_instance}-{day.isoformat()}.json"
         content = ("\n".join(lines) + "\n").encode("utf-8")
         if target.exists() and target.read_bytes() == content:

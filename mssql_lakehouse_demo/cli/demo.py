@@ -32,6 +32,10 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.
         raise click.BadParameter(f"{value!r} is not a date like 2024-03-01") from None
 
 
+def _days(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[dt.date, ...]:
+    return tuple(_day(ctx, param, value) for value in values)
+
+
 def _timestamp(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -193,6 +197,74 @@ def export_inventory(demo_dir: Path | None, day: dt.date, regions: tuple[str, ..
             click.echo(f"{region}: {written}")
     except (ExportError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@demo.command("publish-debezium")
+@_DEMO_DIR
+@click.option("--bootstrap", default=None, help="Kafka bootstrap servers; default LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS.")
+@click.option("--topic", default=None, help="Default LAKEHOUSE_KAFKA_TOPIC, else the connector's erp.erp.dbo.Customer.")
+@click.option("--day", "days", multiple=True, callback=_days, help="A commit day (repeatable); default every day.")
+@click.option("--no-schema", is_flag=True, help="Payload only (the converter's schemas.enable=false).")
+@click.option(
+    "--redeliver",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of the events sent a second time at the end, as after a connector restart.",
+)
+def publish_debezium(
+    demo_dir: Path | None,
+    bootstrap: str | None,
+    topic: str | None,
+    days: tuple[dt.date, ...],
+    no_schema: bool,
+    redeliver: float,
+) -> None:
+    """Publish the demo's dbo.Customer changes to Kafka as the Debezium connector would."""
+    from mssql_lakehouse.lib.resources.spark import SparkResource
+    from mssql_lakehouse_demo.debezium_export import EventSettings
+    from mssql_lakehouse_demo.debezium_publish import publish
+
+    settings = LakehouseSettings.from_env()
+    bootstrap = bootstrap or settings.customer_cdc.kafka_bootstrap_servers
+    if not bootstrap:
+        raise click.UsageError("give --bootstrap or set LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS")
+    events = EventSettings(with_schema=not no_schema)
+    topic = topic or settings.customer_cdc.kafka_topic or events.topic
+    spark = SparkResource.from_settings(settings).get_session()
+    sent = publish(
+        spark,
+        _demo_dir(demo_dir),
+        bootstrap,
+        topic,
+        days=list(days) or None,
+        settings=events,
+        redeliver=redeliver,
+    )
+    click.echo(f"{sent} record(s) published to {topic} on {bootstrap}")
+
+
+@demo.command("kafka-broker")
+@click.option("--topic", default=None, help="Default LAKEHOUSE_KAFKA_TOPIC, else the connector's erp.erp.dbo.Customer.")
+@click.option("--partitions", type=click.IntRange(min=1), default=3, show_default=True)
+def kafka_broker(topic: str | None, partitions: int) -> None:
+    """Run a single-node Kafka broker on 127.0.0.1 with the topic, until interrupted (Ctrl-C)."""
+    import time
+
+    from mssql_lakehouse_demo.debezium_export import EventSettings
+    from mssql_lakehouse_demo.kafka_broker import KafkaBroker
+
+    topic = topic or LakehouseSettings.from_env().customer_cdc.kafka_topic or EventSettings().topic
+    with KafkaBroker() as broker:
+        broker.create_topic(topic, partitions)
+        click.echo(f"Kafka broker on {broker.bootstrap_servers} (started in {broker.started_in_seconds:.1f} s)")
+        click.echo(f"export LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers} LAKEHOUSE_KAFKA_TOPIC={topic}")
+        click.echo("Its data goes when it stops. Ctrl-C stops it.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("Stopping the broker")
 
 
 @demo.command("mssql-ddl")

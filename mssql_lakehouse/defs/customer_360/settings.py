@@ -37,6 +37,10 @@ class CustomerCdcSettings(dg.ConfigurableResource):
     )
     kafka_bootstrap_servers: str | None = Field(default=None, description="LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS")
     kafka_topic: str | None = Field(default=None, description="Topic / event hub (LAKEHOUSE_KAFKA_TOPIC).")
+    kafka_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="More options of Spark's Kafka source (kafka.security.protocol, kafka.sasl.*, ...).",
+    )
     eventhubs_connection_string: str | None = Field(
         default=None, description="Event Hubs connection string; give it as dg.EnvVar."
     )
@@ -58,7 +62,10 @@ class CustomerCdcSettings(dg.ConfigurableResource):
             "feed": cdc.feed,
             "debezium_source": cdc.debezium_source,
             "debezium_path": cdc.debezium_path or str(settings.paths.landing_root / "debezium" / "customers"),
-            "debezium_storage": cdc.debezium_storage,
+            # Locally the streams' raw table and checkpoint live under LAKEHOUSE_HOME; on Databricks
+            # they must be given (a Unity Catalog volume or a storage path).
+            "debezium_storage": cdc.debezium_storage
+            or (None if settings.paths.on_databricks_deployment else str(settings.paths.home / "streams" / "debezium")),
             "kafka_bootstrap_servers": cdc.kafka_bootstrap_servers,
             "kafka_topic": cdc.kafka_topic,
             "time_precision_mode": cdc.time_precision_mode,
@@ -85,6 +92,7 @@ class CustomerCdcSettings(dg.ConfigurableResource):
             bootstrap_servers=self.kafka_bootstrap_servers
             or (f"{_namespace(self.eventhubs_connection_string)}:9093" if self.eventhubs_connection_string else ""),
             topic=self.kafka_topic or "",
+            kafka_options=self.kafka_options,
             secret=self.eventhubs_connection_string,
         )
 

@@ -542,7 +542,7 @@ def connection_string_field(connection_string: str, field: str) -> str | None:
 
 
 def event_stream(spark: SparkSession, source: DebeziumSource, *, shaded: bool = True) -> DataFrame:
-    """The source as a stream of ``value`` + ``_source``."""
+    """The source as a stream of ``value`` + ``_source`` (from Kafka, also the ``_kafka_*`` lineage columns)."""
     if source.kind is DebeziumSourceKind.AUTOLOADER:
         stream = (
             spark.readStream.format("cloudFiles")
@@ -561,6 +561,11 @@ def event_stream(spark: SparkSession, source: DebeziumSource, *, shaded: bool = 
         F.concat_ws("/", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string")).alias(
             "_source"
         ),
+        # Lineage: where in the topic each event was read, and when the broker appended it.
+        F.col("topic").alias("_kafka_topic"),
+        F.col("partition").alias("_kafka_partition"),
+        F.col("offset").alias("_kafka_offset"),
+        F.col("timestamp").alias("_kafka_timestamp"),
     )
 
 
