@@ -28,10 +28,9 @@ from mssql_lakehouse_demo.debezium_export import EventSettings, events_by_day
 RECORD_SCHEMA = T.StructType([T.StructField("key", T.StringType()), T.StructField("value", T.StringType())])
 
 
-def key_json(event_line: str, settings: EventSettings) -> str:
-    """The Kafka key Debezium gives an event: its row's primary key, with the key schema if enabled."""
-    event = json.loads(event_line)
-    payload = event.get("payload", event) if settings.with_schema else event
+def key_json(payload: dict, settings: EventSettings) -> str:
+    """The Kafka key Debezium gives an event (its ``payload``): the row's primary key, with the key
+    schema if enabled."""
     row = payload["after"] or payload["before"]
     key = {settings.key: row[settings.key]}
     if not settings.with_schema:
@@ -49,10 +48,11 @@ def records(lines: Iterable[str], settings: EventSettings) -> list[tuple[str, st
     """(key, value) records for event lines in commit order, each delete followed by its tombstone."""
     out: list[tuple[str, str | None]] = []
     for line in lines:
-        key = key_json(line, settings)
-        out.append((key, line))
         event = json.loads(line)
-        if (event.get("payload", event) if settings.with_schema else event)["op"] == "d":
+        payload = event["payload"] if settings.with_schema else event
+        key = key_json(payload, settings)
+        out.append((key, line))
+        if payload["op"] == "d":
             out.append((key, None))
     return out
 
