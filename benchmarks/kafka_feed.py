@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+TOPIC = "erp.erp.dbo.Customer"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -36,7 +38,7 @@ def main() -> None:
             LAKEHOUSE_DEMO_ERP_DIR=str(home / "demo_erp"),
             LAKEHOUSE_CDC_FEED="debezium",
             LAKEHOUSE_DEBEZIUM_SOURCE="kafka",
-            LAKEHOUSE_KAFKA_TOPIC="erp.erp.dbo.Customer",
+            LAKEHOUSE_KAFKA_TOPIC=TOPIC,
         )
         import dagster as dg
 
@@ -57,10 +59,10 @@ def main() -> None:
 
         with KafkaBroker() as broker:
             print(f"broker started in {broker.started_in_seconds:.1f} s (storage format included)")
-            broker.create_topic("erp.erp.dbo.Customer", 3)
+            broker.create_topic(TOPIC, 3)
             os.environ["LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
             began = time.perf_counter()
-            sent = publish(spark, home / "demo_erp", broker.bootstrap_servers, "erp.erp.dbo.Customer")
+            sent = publish(spark, home / "demo_erp", broker.bootstrap_servers, TOPIC)
             print(f"published {sent} records of {args.days} days in {time.perf_counter() - began:.1f} s")
 
             settings = LakehouseSettings.from_env()

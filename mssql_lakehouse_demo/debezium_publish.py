@@ -75,12 +75,11 @@ def publish(
     days: Sequence[dt.date] | None = None,
     settings: EventSettings | None = None,
     redeliver: float = 0.0,
-    kafka_options: dict[str, str] | None = None,
 ) -> int:
     """Publish the events of ``days`` (default: every day with changes); returns the records sent."""
     settings = settings or EventSettings()
     by_day = events_by_day(demo_dir, settings)
-    chosen = [day for day in by_day if days is None or day in set(days)]
+    chosen = list(by_day) if days is None else [day for day in by_day if day in set(days)]
     sent = with_redeliveries(records((line for day in chosen for line in by_day[day]), settings), redeliver)
     if not sent:
         return 0
@@ -90,7 +89,6 @@ def publish(
         .write.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap_servers)
         .option("topic", topic)
-        .options(**(kafka_options or {}))
         .save()
     )
     return len(sent)

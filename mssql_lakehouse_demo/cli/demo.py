@@ -199,6 +199,13 @@ def export_inventory(demo_dir: Path | None, day: dt.date, regions: tuple[str, ..
         raise click.ClickException(str(exc)) from None
 
 
+def _kafka_topic(value: str | None, settings: LakehouseSettings) -> str:
+    """The topic given, else LAKEHOUSE_KAFKA_TOPIC, else the one the connector names for dbo.Customer."""
+    from mssql_lakehouse_demo.debezium_export import EventSettings
+
+    return value or settings.customer_cdc.kafka_topic or EventSettings().topic
+
+
 @demo.command("publish-debezium")
 @_DEMO_DIR
 @click.option("--bootstrap", default=None, help="Kafka bootstrap servers; default LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS.")
@@ -230,7 +237,7 @@ def publish_debezium(
     if not bootstrap:
         raise click.UsageError("give --bootstrap or set LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS")
     events = EventSettings(with_schema=not no_schema)
-    topic = topic or settings.customer_cdc.kafka_topic or events.topic
+    topic = _kafka_topic(topic, settings)
     spark = SparkResource.from_settings(settings).get_session()
     sent = publish(
         spark,
@@ -251,10 +258,9 @@ def kafka_broker(topic: str | None, partitions: int) -> None:
     """Run a single-node Kafka broker on 127.0.0.1 with the topic, until interrupted (Ctrl-C)."""
     import time
 
-    from mssql_lakehouse_demo.debezium_export import EventSettings
     from mssql_lakehouse_demo.kafka_broker import KafkaBroker
 
-    topic = topic or LakehouseSettings.from_env().customer_cdc.kafka_topic or EventSettings().topic
+    topic = _kafka_topic(topic, LakehouseSettings.from_env())
     with KafkaBroker() as broker:
         broker.create_topic(topic, partitions)
         click.echo(f"Kafka broker on {broker.bootstrap_servers} (started in {broker.started_in_seconds:.1f} s)")

@@ -151,11 +151,9 @@ def write_lock(coordinates: list[str], lock: Path = LOCK) -> None:
         if not resolved:
             raise RuntimeError(f"Spark's resolver resolved nothing for {coordinates}")
         origins = _ivy_origins(cache_dir / "ivy" / "cache")
-        entries, seen = [], set()
-        for jar in map(Path, resolved):
-            if jar.name in seen:
-                continue
-            seen.add(jar.name)
+        entries = []
+        # Spark's resolved list can name a jar twice (two dependencies on it).
+        for jar in map(Path, dict.fromkeys(resolved)):
             url = origins.get(jar.name)
             if url is None or not url.startswith(MAVEN_CENTRAL):
                 raise RuntimeError(f"{jar.name} did not come from Maven Central ({url}); lock on a clean machine")
@@ -258,7 +256,8 @@ if __name__ == "__main__":
         case ["resolve", cache, *wanted]:
             _resolve_with_spark(Path(cache), wanted)
         case ["lock"]:
-            write_lock(local_coordinates())
-            print(f"Locked the jars of {local_coordinates()} in {LOCK}")
+            coordinates = local_coordinates()
+            write_lock(coordinates)
+            print(f"Locked the jars of {coordinates} in {LOCK}")
         case _:
             sys.exit("usage: python -m mssql_lakehouse.lib.resources.jars lock | resolve <cache> <coordinate>...")
