@@ -62,10 +62,14 @@ class KafkaBroker:
     """One KRaft broker-and-controller JVM on 127.0.0.1, started by ``start()`` and removed by ``stop()``.
 
     Use it as a context manager, or call the two yourself. ``bootstrap_servers`` is what clients connect to.
+    ``cluster_id`` is the id its storage is formatted with: a random one, as Kafka makes, when not given.
     """
 
-    def __init__(self, classpath: list[str] | None = None, start_timeout: float = 90.0) -> None:
+    def __init__(
+        self, classpath: list[str] | None = None, start_timeout: float = 90.0, cluster_id: str | None = None
+    ) -> None:
         self._classpath = ":".join(classpath or broker_jars())
+        self._cluster_id = cluster_id
         self._start_timeout = start_timeout
         self._home: Path | None = None
         self._process: subprocess.Popen | None = None
@@ -102,8 +106,12 @@ class KafkaBroker:
             config.write_text(_server_properties(port, controller_port, self._home / "data"))
             (self._home / "log4j2.properties").write_text(_log4j2_properties("INFO", "SYSTEM_OUT"))
             (self._home / "tools-log4j2.properties").write_text(_log4j2_properties("WARN", "SYSTEM_ERR"))
-            # --standalone makes this node the whole (dynamic) controller quorum.
-            self._tool("kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config), "--standalone")
+            # --standalone makes this node the whole (dynamic) controller quorum. The id is joined to its option:
+            # a base64url id may begin with "-", and the tool's parser would take a separate one for an option.
+            cluster_id = self._cluster_id or _cluster_id()
+            self._tool(
+                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config), "--standalone"
+            )
             with self.log.open("wb") as out:
                 self._process = subprocess.Popen(
                     [
