@@ -81,6 +81,11 @@ def publish(
     by_day = events_by_day(demo_dir, settings)
     chosen = list(by_day) if days is None else [day for day in by_day if day in set(days)]
     sent = with_redeliveries(records((line for day in chosen for line in by_day[day]), settings), redeliver)
+    return send(spark, bootstrap_servers, topic, sent)
+
+
+def send(spark: SparkSession, bootstrap_servers: str, topic: str, sent: list[tuple[str, str | None]]) -> int:
+    """Write (key, value) records to ``topic`` in their order; returns how many."""
     if not sent:
         return 0
     (

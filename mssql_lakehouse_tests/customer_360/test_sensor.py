@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mssql_lakehouse.defs.customer_360.common import CHANGES, HISTORY, LANDED_FILES, SNAPSHOT
+from mssql_lakehouse.defs.customer_360.common import CHANGES, HISTORY, LANDED_FILES, LANDED_FOR_OTHER_DAYS, SNAPSHOT
 from mssql_lakehouse.defs.customer_360.sensors import ChangeCursor, customer_changes_sensor, evaluate
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.resources.deployment import resources_for
@@ -140,20 +140,64 @@ def test_the_cdc_max_lsn_advancing_requests_the_new_days(lakehouse_home, instanc
     assert ChangeCursor.parse(third.cursor).lsn == "0x" + max(t.commit_lsn for t in day3).hex().upper()
 
 
-def test_streaming_debezium_sources_are_not_sensed(lakehouse_home, instance):
-    resources = {
+def stream_resources(lakehouse_home):
+    return {
         "customer_cdc": CustomerCdcSettings.from_settings(
             LakehouseSettings.from_env(),
             feed="debezium",
             debezium_source="kafka",
-            debezium_storage="/tmp/x",
-            kafka_bootstrap_servers="k:9092",
-            kafka_topic="t",
+            kafka_bootstrap_servers="127.0.0.1:9",
+            kafka_topic="erp.dbo.Customer",
         ),
         "erp": MssqlSource.demo(lakehouse_home / "none.duckdb", LakehouseSettings.from_env()),
     }
-    result, days = tick(instance, resources)
-    assert days == [] and "stream" in result.skip_reason.skip_message
+
+
+def test_a_stream_s_days_are_requested_once_each_as_they_close(lakehouse_home, instance):
+    resources = stream_resources(lakehouse_home)
+    morning = dt.datetime(2026, 4, 3, 9, tzinfo=UTC)
+
+    # A new cursor starts with the last complete day: its run lands what the stream holds.
+    first, days = tick(instance, resources, now=morning)
+    assert days == ["2026-04-02"]
+    again, days = tick(instance, resources, cursor=first.cursor, now=morning + dt.timedelta(hours=6))
+    assert days == []
+    _later, days = tick(instance, resources, cursor=again.cursor, now=morning + dt.timedelta(days=2))
+    assert days == ["2026-04-03", "2026-04-04"]
+
+
+def test_a_day_a_stream_s_events_landed_for_is_requested_unless_applied_after_they_landed(lakehouse_home, instance):
+    resources = stream_resources(lakehouse_home)
+    morning = dt.datetime(2026, 4, 5, 9, tzinfo=UTC)
+    for day in ("2026-04-01", "2026-04-02", "2026-04-04"):
+        applied(instance, day)
+    applied_at = time.time()
+    first, days = tick(instance, resources, now=morning)
+    assert days == []
+
+    # A run of another day landed events of days applied before (1 April) and after (2 April) they
+    # landed, of a day never applied (3 April) and of the day in progress (5 April).
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            CHANGES,
+            partition="2026-04-04",
+            metadata={
+                LANDED_FOR_OTHER_DAYS: dg.MetadataValue.json(
+                    {
+                        "2026-04-01": applied_at + 60,
+                        "2026-04-02": applied_at - 60,
+                        "2026-04-03": applied_at - 60,
+                        "2026-04-05": applied_at + 60,
+                    }
+                )
+            },
+        )
+    )
+    second, days = tick(instance, resources, cursor=first.cursor, now=morning)
+    assert days == ["2026-04-01", "2026-04-03"]
+    # Nothing is requested twice; the day in progress is requested once it is over.
+    _third, days = tick(instance, resources, cursor=second.cursor, now=morning + dt.timedelta(days=1))
+    assert days == ["2026-04-05"]
 
 
 def test_a_new_snapshot_requests_the_day_that_applies_it_once(lakehouse_home, instance):
@@ -178,6 +222,12 @@ def test_a_new_snapshot_requests_the_day_that_applies_it_once(lakehouse_home, in
 def landed(instance, day):
     """What a successful run of ``day`` leaves: its history partition materialized, now."""
     instance.report_runless_asset_event(dg.AssetMaterialization(HISTORY, partition=day))
+
+
+def applied(instance, day):
+    """What a successful run of ``day`` from a stream leaves: its bronze and history partitions, now."""
+    instance.report_runless_asset_event(dg.AssetMaterialization(CHANGES, partition=day))
+    landed(instance, day)
 
 
 def test_switched_on_after_a_backfill_cdc_requests_only_the_days_not_landed(lakehouse_home, instance):

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import uuid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
@@ -17,14 +18,16 @@ from click.testing import CliRunner
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, HISTORY
+from mssql_lakehouse.definitions import build_defs
+from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, HISTORY, business_day_zone
+from mssql_lakehouse.defs.customer_360.sensors import customer_changes_sensor, evaluate
 from mssql_lakehouse.defs.customer_360.settings import CustomerCdcSettings
 from mssql_lakehouse.lib.resources.deployment import resources_for
 from mssql_lakehouse.settings import LakehouseSettings
 from mssql_lakehouse_demo import seed
 from mssql_lakehouse_demo.cli.demo import demo as demo_cli
 from mssql_lakehouse_demo.debezium_export import EventSettings, events_by_day, export
-from mssql_lakehouse_demo.debezium_publish import publish
+from mssql_lakehouse_demo.debezium_publish import publish, records, send
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, rows
 from mssql_lakehouse_tests.customer_360.test_assets import SLICE, table
 from mssql_lakehouse_tests.faults.processes import (
@@ -33,6 +36,7 @@ from mssql_lakehouse_tests.faults.processes import (
     kill_before_commit,
     start_materialize,
 )
+from mssql_lakehouse_tests.sensors.daemon import Daemon
 
 FIRST_DAY = dt.date(2026, 5, 4)
 DAYS = [FIRST_DAY, FIRST_DAY + dt.timedelta(days=1)]
@@ -99,16 +103,22 @@ def test_publish_debezium_keys_each_event_by_its_customer_and_follows_a_delete_w
     assert all(len(p) == 1 for p in partitions.values()) and len({r["partition"] for r in records}) > 1
 
 
-def test_silver_from_the_topic_equals_silver_from_the_files_for_the_same_events(
-    spark, demo, kafka_broker, tmp_path, monkeypatch
-):
-    files_home = tmp_path / "files"
-    export(demo, files_home / "landing" / "debezium" / "customers", settings=EVENTS)
-    files = resources(files_home, demo, monkeypatch)
-    for day in reversed(DAYS):
-        assert dg.materialize(SLICE, resources=files, partition_key=day.isoformat()).success
-    expected = silver(spark, files_home)
+@pytest.fixture(scope="module")
+def file_feed_silver(spark, demo, tmp_path_factory) -> tuple:
+    """The oracle: silver built from the landed files of every day's events, the newest day run first."""
+    home = tmp_path_factory.mktemp("files")
+    export(demo, home / "landing" / "debezium" / "customers", settings=EVENTS)
+    with pytest.MonkeyPatch.context() as mp:
+        files = resources(home, demo, mp)
+        for day in reversed(DAYS):
+            assert dg.materialize(SLICE, resources=files, partition_key=day.isoformat()).success
+    return silver(spark, home)
 
+
+def test_silver_from_the_topic_equals_silver_from_the_files_for_the_same_events(
+    spark, demo, kafka_broker, file_feed_silver, tmp_path, monkeypatch
+):
+    expected = file_feed_silver
     topic = f"customers-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=3)
     # Both days in one batch, a fifth of the events delivered twice.
@@ -199,3 +209,68 @@ def test_a_run_killed_while_landing_the_topic_lands_each_record_once_when_run_ag
     assert len({(r["_kafka_partition"], r["_kafka_offset"]) for r in landed}) == sum(published)
     bronze = DeltaTable(str(home / "tables" / "bronze" / "customer_changes")).to_pyarrow_table().to_pylist()
     assert len(bronze) == len(events_by_day(demo, EventSettings())[DAYS[-1]])
+
+
+def tick_at(daemon: Daemon, now: dt.datetime) -> list[dg.RunRequest]:
+    """One tick of the sensor at ``now`` with the code location's resources, as the daemon evaluates it,
+    then each run it requested, in process in the daemon's instance; every run must succeed."""
+    context = daemon.context()
+    result = evaluate(context, context.resources.customer_cdc, context.resources.erp, now=now)
+    daemon.cursor = result.cursor
+    requests = list(result.run_requests or [])
+    for request in requests:
+        run = daemon.launch(request)
+        assert run is not None and run.success, request
+    return requests
+
+
+def days_until_quiet(daemon: Daemon, now: dt.datetime) -> list[list[str]]:
+    """Tick and run until a tick requests nothing; the days each tick requested (gold refreshes left out)."""
+    ticks = []
+    while requests := tick_at(daemon, now):
+        ticks.append([r.partition_key for r in requests if r.partition_key is not None])
+        assert len(ticks) < 8, ticks
+    return [days for days in ticks if days]
+
+
+def test_the_sensor_runs_each_closed_day_and_reapplies_the_days_later_events_reached(
+    spark, demo, kafka_broker, file_feed_silver, tmp_path, monkeypatch
+):
+    topic = f"sensed-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=3)
+    for name, value in {
+        "LAKEHOUSE_HOME": str(tmp_path),
+        "LAKEHOUSE_DEMO_ERP_DIR": str(demo),
+        "LAKEHOUSE_CDC_FEED": "debezium",
+        "LAKEHOUSE_DEBEZIUM_SOURCE": "kafka",
+        "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+        "LAKEHOUSE_KAFKA_TOPIC": topic,
+    }.items():
+        monkeypatch.setenv(name, value)
+    defs = build_defs(LakehouseSettings.from_env(), slices=("customer_360",))
+    by_day = events_by_day(demo, EVENTS)
+    first, second = DAYS
+    early, late = by_day[first][: len(by_day[first]) // 2], by_day[first][len(by_day[first]) // 2 :]
+    zone = ZoneInfo(business_day_zone())
+    day_after = dt.datetime.combine(second + dt.timedelta(days=1), dt.time(9), zone)
+    with dg.instance_for_test() as instance:
+        daemon = Daemon.of(defs, instance, customer_changes_sensor)
+        send(spark, kafka_broker.bootstrap_servers, topic, records(early, EVENTS))
+
+        # Switched on the morning after the second day: that day's run lands what the topic holds, the
+        # first day's early events; the next tick requests their day, never applied.
+        assert days_until_quiet(daemon, day_after) == [[second.isoformat()], [first.isoformat()]]
+
+        # The rest of the first day's events arrive late, with the second day's and a redelivery of the early ones.
+        send(spark, kafka_broker.bootstrap_servers, topic, records(late + by_day[second] + early, EVENTS))
+        # No run has landed them yet: a stream is not visible to the sensor until a run lands it.
+        assert tick_at(daemon, day_after) == []
+        # The next day's run lands them; both days they reach were applied before, so both run again.
+        next_day = day_after + dt.timedelta(days=1)
+        assert days_until_quiet(daemon, next_day) == [
+            [(second + dt.timedelta(days=1)).isoformat()],
+            [first.isoformat(), second.isoformat()],
+        ]
+        assert silver(spark, tmp_path) == file_feed_silver
+        # A replay requests nothing.
+        assert tick_at(daemon, next_day) == []

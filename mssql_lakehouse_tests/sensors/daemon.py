@@ -50,16 +50,20 @@ class Daemon:
     def of(cls, defs: dg.Definitions, instance: dg.DagsterInstance, sensor: dg.SensorDefinition) -> Daemon:
         return cls(dg.Definitions.merge(defs, dg.Definitions(sensors=[sensor])), instance, sensor)
 
-    def tick(self) -> Tick:
-        # The daemon's code server hands the sensor the code location's resources it asks for.
+    def context(self) -> dg.SensorEvaluationContext:
+        """What the daemon evaluates the sensor with: the instance, the cursor it kept, and the code
+        location's resources the sensor asks for (its code server hands them over)."""
         resources = self.defs.get_repository_def().get_top_level_resources()
-        context = dg.build_sensor_context(
+        return dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursor,
             definitions=self.defs,
             sensor_name=self.sensor.name,
             resources={key: resources[key] for key in self.sensor.required_resource_keys},
         )
+
+    def tick(self) -> Tick:
+        context = self.context()
         lines = _Lines()
         context.log.addHandler(lines)
         data = self.sensor.evaluate_tick(context)

@@ -12,7 +12,7 @@ import datetime as dt
 
 import dagster as dg
 from pydantic import Field
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from mssql_lakehouse.defs.customer_360.common import (
@@ -20,6 +20,8 @@ from mssql_lakehouse.defs.customer_360.common import (
     CUSTOMER_CHANGES,
     GROUP,
     LANDED_FILES,
+    LANDED_FOR_OTHER_DAYS,
+    LANDED_LOOKBACK,
     QUARANTINE,
     SNAPSHOT,
     business_day_zone,
@@ -45,6 +47,7 @@ from mssql_lakehouse.lib.transforms.customer_changes import (
     sqlserver_pairs,
 )
 from mssql_lakehouse.lib.transforms.debezium import (
+    DebeziumSourceKind,
     commit_time_of_events,
     debezium_pairs,
     field_report,
@@ -136,6 +139,11 @@ def _land_changes(context: dg.AssetExecutionContext, config: CustomerChangesConf
         ).collect()[0]
         unreadable = int(lines["unreadable"] or 0)
         windowed = parsed.where(readable).where(in_window(commit_time, window))
+        if source.kind is not DebeziumSourceKind.FILES:
+            # The landing took every new event, whatever its day: the sensor re-applies the days it reached.
+            since = dt.datetime.now(dt.UTC) - LANDED_LOOKBACK
+            landed_for = _landed_for_other_days(parsed.where(readable), commit_time, window, since)
+            metadata[LANDED_FOR_OTHER_DAYS] = dg.MetadataValue.json(landed_for)
         report = field_report(windowed, DECLARED_SQL_TYPES, settings.encoding())
         pairs = debezium_pairs(windowed, report, business_day_zone())
         fields_seen = list(report.present)
@@ -214,6 +222,20 @@ def _land_changes(context: dg.AssetExecutionContext, config: CustomerChangesConf
             "reasons": dg.MetadataValue.json(by_reason),
         },
     )
+
+
+def _landed_for_other_days(
+    events: DataFrame, commit_time: Column, window: dg.TimeWindow, since: dt.datetime
+) -> dict[str, float]:
+    """Commit day (outside ``window``) -> when its newest event landed (epoch seconds), for the days with
+    events landed since ``since``."""
+    rows = (
+        events.where(~in_window(commit_time, window) & (F.col("_landed_at") >= F.lit(since)))
+        .groupBy(F.to_date(commit_time).alias("day"))
+        .agg(F.max(F.unix_micros("_landed_at")).alias("landed"))
+        .collect()
+    )
+    return {r["day"].isoformat(): r["landed"] / 1e6 for r in rows}
 
 
 def _refuse_losing_events(landed: DataFrame, delivered: DataFrame, feed: str) -> None:

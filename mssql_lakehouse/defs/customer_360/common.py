@@ -24,6 +24,12 @@ GROUP = "customer_360"
 # Metadata of bronze/customer_changes fed by landed files: the files it read (name -> signature,
 # see ``file_signatures``), by which the sensor tells the days a run has read.
 LANDED_FILES = "landed_files"
+# Metadata of bronze/customer_changes fed by a stream (Kafka, Event Hubs, Auto Loader): for each commit
+# day outside the run's window, when its newest event landed in the raw table (epoch seconds), for the
+# days with events landed in the last ``LANDED_LOOKBACK``. The sensor re-applies such a day when the run
+# that last applied it started before that.
+LANDED_FOR_OTHER_DAYS = "events_landed_for_other_days"
+LANDED_LOOKBACK = dt.timedelta(days=7)
 
 CUSTOMER_CHANGES = TableSource(
     "dbo", "Customer", mode=ExtractionMode.CDC, capture_instance=CAPTURE_INSTANCE, key_columns=(KEY,)

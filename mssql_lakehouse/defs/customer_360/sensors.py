@@ -10,12 +10,19 @@ It watches the configured feed:
   its capture day (the day of its LSN), so that day is requested again, once per snapshot.
 * ``debezium`` with files: landed ``*.json`` files that are new or changed (size or
   modification time) since the cursor; each file's events say which commit days they touch.
-  Streaming sources (Kafka, Event Hubs, Auto Loader) are not visible to a sensor; schedule
-  the slice instead.
+* ``debezium`` from a stream (Kafka, Event Hubs, Auto Loader): a stream is not visible to a
+  sensor until a run lands it, so each day is requested once as it closes, and that run (any
+  run of ``bronze/customer_changes``) lands every event that has arrived, whatever its day. Its
+  materialization records, for the other days, when their newest event landed; a day whose
+  events landed after the run that last applied it (landed and wrote its history) started is
+  requested again, as is a day never applied. Events published for a past day thus reach silver
+  on the tick after the next run, at the latest the next day's.
 
 A new cursor (the sensor switched on after a backfill or ``make demo``, or reset) does not
 request the days whose history a run already wrote after their change data arrived: for landed
-files, after its bronze read each file that touches the day as the file is now.
+files, after its bronze read each file that touches the day as the file is now. With a stream,
+a new cursor starts with the last complete day; the days before it are requested as its run
+lands their events.
 
 A day is requested once its partition exists (the day is over in the ERP's time zone) and,
 for SQL Server, the capture job has harvested it; until then it waits in the cursor. Each
@@ -48,6 +55,7 @@ from mssql_lakehouse.defs.customer_360.common import (
     CUSTOMERS,
     HISTORY,
     LANDED_FILES,
+    LANDED_FOR_OTHER_DAYS,
     QUARANTINE,
     SNAPSHOT,
     business_day_zone,
@@ -93,6 +101,8 @@ class ChangeCursor:
     """Runs requested and not known to have succeeded yet."""
     history_after: int = 0
     """Storage id of the newest ``silver/customers_history`` materialization already read."""
+    changes_after: int = 0
+    """Stream feeds: storage id of the newest ``bronze/customer_changes`` materialization already read."""
 
     @classmethod
     def parse(cls, text: str | None) -> "ChangeCursor":
@@ -107,6 +117,7 @@ class ChangeCursor:
             raw.get("snapshot_lsn"),
             [Requested.parse(r) for r in raw.get("requested", [])],
             int(raw.get("history_after", 0)),
+            int(raw.get("changes_after", 0)),
         )
 
     def dump(self) -> str:
@@ -119,6 +130,7 @@ class ChangeCursor:
                 "snapshot_lsn": self.snapshot_lsn,
                 "requested": [r.dump() for r in self.requested],
                 "history_after": self.history_after,
+                "changes_after": self.changes_after,
             },
             sort_keys=True,
         )
@@ -198,6 +210,66 @@ def observe_cdc(erp: MssqlSource, cursor: ChangeCursor) -> Observation:
         first = max(first, dt.date.fromisoformat(cursor.through) + dt.timedelta(days=1))
     touched = dict.fromkeys(_days(first, newest.date()), max_lsn[2:]) if first <= newest.date() else {}
     return Observation(touched, through, replace(cursor, lsn=max_lsn, through=through))
+
+
+def observe_stream(instance: dg.DagsterInstance, cursor: ChangeCursor, now: dt.datetime) -> Observation:
+    """Stream feeds: the days closed since the cursor's, and the days whose events runs landed since.
+
+    ``arrived``: day -> when its newest event landed, as the runs of ``bronze/customer_changes``
+    recorded it. A new cursor starts with the last complete day.
+    """
+    last = dt.date.fromisoformat(last_complete_day(now))
+    through = dt.date.fromisoformat(cursor.through) if cursor.through else last - dt.timedelta(days=1)
+    touched = dict.fromkeys(_days(through + dt.timedelta(days=1), last), "closed")
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=CHANGES, after_storage_id=cursor.changes_after), limit=10_000, ascending=True
+    ).records
+    arrived: dict[str, float] = {}
+    for record in records:
+        landed = record.asset_materialization.metadata.get(LANDED_FOR_OTHER_DAYS)
+        for day, at in (landed.value if landed else {}).items():
+            arrived[day] = max(at, arrived.get(day, 0.0))
+    for day, at in arrived.items():
+        token = f"landed-{int(at)}"
+        touched[day] = f"{touched[day]}+{token}" if day in touched else token
+    kept = replace(
+        cursor,
+        through=max(through, last).isoformat(),
+        changes_after=max((r.storage_id for r in records), default=cursor.changes_after),
+    )
+    return Observation(touched, None, kept, arrived=arrived)
+
+
+def without_days_applied_since(observation: Observation, instance: dg.DagsterInstance) -> Observation:
+    """The touched days no run has applied since their events landed (a closed day: no run at all).
+
+    A run applied a day when it wrote both its ``bronze/customer_changes`` and its history; it
+    read the events that had landed when it started.
+    """
+    if not observation.touched:
+        return observation
+    days = list(observation.touched)
+
+    def writes(key: dg.AssetKey) -> list[dg.EventLogRecord]:
+        return instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=days), limit=10_000
+        ).records
+
+    landed = {(r.partition_key, r.run_id) for r in writes(CHANGES)}
+    history = [r for r in writes(HISTORY) if (r.partition_key, r.run_id) in landed]
+    run_ids = list({r.run_id for r in history if r.run_id})
+    runs = instance.get_run_records(dg.RunsFilter(run_ids=run_ids)) if run_ids else []
+    started = {run.dagster_run.run_id: run.create_timestamp.timestamp() for run in runs}
+    applied: dict[str, float] = {}
+    for record in history:
+        read_at = started.get(record.run_id, record.timestamp)
+        applied[record.partition_key] = max(read_at, applied.get(record.partition_key, 0.0))
+    touched = {
+        day: token
+        for day, token in observation.touched.items()
+        if day not in applied or applied[day] < observation.arrived.get(day, 0.0)
+    }
+    return replace(observation, touched=touched)
 
 
 def _latest_snapshot(instance: dg.DagsterInstance) -> tuple[dg.EventLogEntry | None, Mapping[str, Any]]:
@@ -365,19 +437,15 @@ def evaluate(
 ) -> dg.SensorResult:
     cursor = ChangeCursor.parse(context.cursor)
     now = now or dt.datetime.now(ZoneInfo(business_day_zone()))
-    if settings.feed == "debezium":
-        if settings.debezium_source != "files":
-            return dg.SensorResult(
-                skip_reason=dg.SkipReason(
-                    f"Debezium source {settings.debezium_source!r} is a stream; schedule the Customer 360 slice "
-                    "instead of sensing it"
-                )
-            )
+    stream = settings.feed == "debezium" and settings.debezium_source != "files"
+    if stream:
+        observation = without_days_applied_since(observe_stream(context.instance, cursor, now), context.instance)
+    elif settings.feed == "debezium":
         observation = observe_files(settings.landing_path(), cursor, business_day_zone())
     else:
         start = cursor if context.cursor else from_latest_snapshot(cursor, context.instance)
         observation = with_new_snapshot(observe_cdc(erp, start), context.instance, cursor)
-    if not context.cursor:
+    if not context.cursor and not stream:
         observation = without_days_landed(observation, context.instance)
     new, new_cursor, ignored = plan_runs(observation, now)
     if ignored:
@@ -415,7 +483,8 @@ def evaluate(
     job=customer_360_changes,
     minimum_interval_seconds=60,
     description="Requests runs of the Customer 360 partitions touched by new change data "
-    "(new landed Debezium files, or the CDC max LSN advancing), and refreshes the later gold days late data reached.",
+    "(new landed Debezium files, the CDC max LSN advancing, or a stream's events landed by a run for other days; "
+    "with a stream, also each day as it closes), and refreshes the later gold days late data reached.",
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def customer_changes_sensor(

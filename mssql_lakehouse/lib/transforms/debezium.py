@@ -418,7 +418,13 @@ def debezium_pairs(events: DataFrame, report: FieldReport, time_zone: str) -> Da
 
 # -- where the events come from ------------------------------------------------------------------
 
-LINES_SCHEMA = T.StructType([T.StructField("value", T.StringType()), T.StructField("_source", T.StringType())])
+LINES_SCHEMA = T.StructType(
+    [
+        T.StructField("value", T.StringType()),
+        T.StructField("_source", T.StringType()),
+        T.StructField("_landed_at", T.TimestampType()),
+    ]
+)
 
 
 class DebeziumSourceKind(str, enum.Enum):
@@ -483,7 +489,8 @@ def file_signatures(paths: Sequence[str]) -> dict[str, str]:
 
 
 def read_event_lines(spark: SparkSession, source: DebeziumSource, files: Sequence[str] | None = None) -> DataFrame:
-    """Every event line the source holds, as ``value`` + ``_source`` (file path or topic/partition/offset).
+    """Every event line the source holds, as ``value`` + ``_source`` (file path or topic/partition/offset)
+    + ``_landed_at`` (when a stream appended it to the raw table; null for files).
 
     ``files``: a local landing folder's files as the caller listed them (default: listed here).
     For the streaming kinds this first lands what is new (``availableNow``) into the raw table,
@@ -497,9 +504,13 @@ def read_event_lines(spark: SparkSession, source: DebeziumSource, files: Sequenc
             reader = spark.read.text(files)
         else:
             reader = spark.read.option("pathGlobFilter", "*.json").text(source.path)
-        return reader.select(F.col("value"), F.col("_metadata.file_path").alias("_source"))
+        return reader.select(
+            F.col("value"),
+            F.col("_metadata.file_path").alias("_source"),
+            F.lit(None).cast("timestamp").alias("_landed_at"),
+        )
     land_new_events(spark, source)
-    return spark.read.format("delta").load(source.raw_table).select("value", "_source")
+    return spark.read.format("delta").load(source.raw_table).select("value", "_source", "_landed_at")
 
 
 def kafka_options(source: DebeziumSource, *, shaded: bool) -> dict[str, str]:
