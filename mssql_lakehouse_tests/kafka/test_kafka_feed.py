@@ -28,6 +28,7 @@ from mssql_lakehouse_demo import seed
 from mssql_lakehouse_demo.cli.demo import demo as demo_cli
 from mssql_lakehouse_demo.debezium_export import EventSettings, events_by_day, export
 from mssql_lakehouse_demo.debezium_publish import publish, records, send
+from mssql_lakehouse_demo.kafka_broker import KafkaBroker
 from mssql_lakehouse_tests.customer_360.change_streams import CURRENT_COLUMNS, HISTORY_COLUMNS, rows
 from mssql_lakehouse_tests.customer_360.test_assets import SLICE, table
 from mssql_lakehouse_tests.faults.processes import (
@@ -61,6 +62,17 @@ def resources(home: Path, demo: Path, monkeypatch: pytest.MonkeyPatch, **feed: s
     return {
         **resources_for(settings),
         "customer_cdc": CustomerCdcSettings.from_settings(settings, feed="debezium", **feed),
+    }
+
+
+def feed_env(demo: Path, broker: KafkaBroker, topic: str) -> dict[str, str]:
+    """The environment of a lakehouse whose Customer 360 is fed by ``topic``, with the demo ERP at ``demo``."""
+    return {
+        "LAKEHOUSE_DEMO_ERP_DIR": str(demo),
+        "LAKEHOUSE_CDC_FEED": "debezium",
+        "LAKEHOUSE_DEBEZIUM_SOURCE": "kafka",
+        "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "LAKEHOUSE_KAFKA_TOPIC": topic,
     }
 
 
@@ -185,13 +197,7 @@ def test_a_run_killed_while_landing_the_topic_lands_each_record_once_when_run_ag
     home = tmp_path / "home"
     home.mkdir()
     dagster_home = dagster_instance_home(tmp_path / "dagster_home")
-    feed = {
-        "LAKEHOUSE_DEMO_ERP_DIR": str(demo),
-        "LAKEHOUSE_CDC_FEED": "debezium",
-        "LAKEHOUSE_DEBEZIUM_SOURCE": "kafka",
-        "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
-        "LAKEHOUSE_KAFKA_TOPIC": topic,
-    }
+    feed = feed_env(demo, kafka_broker, topic)
     day = DAYS[-1].isoformat()
     raw = home / "streams" / "debezium" / "raw_events"
     published = []
@@ -238,14 +244,7 @@ def test_the_sensor_runs_each_closed_day_and_reapplies_the_days_later_events_rea
 ):
     topic = f"sensed-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=3)
-    for name, value in {
-        "LAKEHOUSE_HOME": str(tmp_path),
-        "LAKEHOUSE_DEMO_ERP_DIR": str(demo),
-        "LAKEHOUSE_CDC_FEED": "debezium",
-        "LAKEHOUSE_DEBEZIUM_SOURCE": "kafka",
-        "LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
-        "LAKEHOUSE_KAFKA_TOPIC": topic,
-    }.items():
+    for name, value in {"LAKEHOUSE_HOME": str(tmp_path), **feed_env(demo, kafka_broker, topic)}.items():
         monkeypatch.setenv(name, value)
     defs = build_defs(LakehouseSettings.from_env(), slices=("customer_360",))
     by_day = events_by_day(demo, EVENTS)
@@ -274,3 +273,28 @@ def test_the_sensor_runs_each_closed_day_and_reapplies_the_days_later_events_rea
         assert silver(spark, tmp_path) == file_feed_silver
         # A replay requests nothing.
         assert tick_at(daemon, next_day) == []
+
+
+def test_two_runs_landing_the_topic_at_once_land_each_record_once(spark, demo, kafka_broker, tmp_path):
+    topic = f"concurrent-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=3)
+    sent = publish(spark, demo, kafka_broker.bootstrap_servers, topic)
+    home = tmp_path / "home"
+    home.mkdir()
+    dagster_home = dagster_instance_home(tmp_path / "dagster_home")
+    feed = feed_env(demo, kafka_broker, topic)
+    # Two days run at once, as two users or a sensor and a backfill would: both consume the topic.
+    runs = [
+        start_materialize(home, SELECT, day.isoformat(), name=f"day_{i}", extra_env=feed, dagster_home=dagster_home)
+        for i, day in enumerate(DAYS)
+    ]
+    for run in runs:
+        run.wait_success()
+        # The later one waited for the other's landing rather than failing on their shared checkpoint.
+        assert "STEP_UP_FOR_RETRY" not in run.output()
+
+    landed = DeltaTable(str(home / "streams" / "debezium" / "raw_events")).to_pyarrow_table().to_pylist()
+    assert len({(r["_kafka_partition"], r["_kafka_offset"]) for r in landed}) == len(landed) == sent
+    bronze = DeltaTable(str(home / "tables" / "bronze" / "customer_changes")).to_pyarrow_table().to_pylist()
+    by_day = events_by_day(demo, EventSettings())
+    assert len(bronze) == sum(len(by_day[day]) for day in DAYS)

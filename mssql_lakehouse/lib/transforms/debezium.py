@@ -43,8 +43,11 @@ import datetime as dt
 import enum
 import glob
 import json
+import logging
 import os
+import random
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -418,6 +421,20 @@ def debezium_pairs(events: DataFrame, report: FieldReport, time_zone: str) -> Da
 
 # -- where the events come from ------------------------------------------------------------------
 
+# The errors of a landing that raced another on the same checkpoint and raw table: Spark's when a second
+# query writes the checkpoint's metadata, the source's initial offsets or a batch's offsets or commit;
+# Delta's when both commit to the table (the first batch of a new table creates it). Delta's idempotent
+# stream commits make starting again from the checkpoint safe.
+CONCURRENT_LANDING = (
+    "CONCURRENT_STREAM_LOG_UPDATE",
+    "Multiple streaming queries are concurrently using",
+    "DELTA_PROTOCOL_CHANGED",
+    "DELTA_METADATA_CHANGED",
+    "DELTA_CONCURRENT_TRANSACTION",
+    "DELTA_CONCURRENT_APPEND",
+)
+log = logging.getLogger(__name__)
+
 LINES_SCHEMA = T.StructType(
     [
         T.StructField("value", T.StringType()),
@@ -580,13 +597,30 @@ def event_stream(spark: SparkSession, source: DebeziumSource, *, shaded: bool = 
     )
 
 
-def land_new_events(spark: SparkSession, source: DebeziumSource, stream: DataFrame | None = None) -> None:
+def land_new_events(
+    spark: SparkSession, source: DebeziumSource, stream: DataFrame | None = None, wait_for_others: float = 900.0
+) -> None:
     """Append every event not landed yet to the raw table, and stop (``trigger(availableNow=True)``).
 
     The checkpoint makes each event land once even across failures: a re-run continues
-    where the last one committed.
+    where the last one committed. Two runs landing at once share the checkpoint and the table, and
+    the one that writes second fails (see ``CONCURRENT_LANDING``); it starts again from the
+    checkpoint, after the other's batches, for up to ``wait_for_others`` seconds.
     """
     stream = stream if stream is not None else event_stream(spark, source)
+    deadline = time.monotonic() + wait_for_others
+    while True:
+        try:
+            _land_available(stream, source)
+            return
+        except Exception as error:  # py4j's or pyspark's, depending on where the race is lost
+            if not any(marker in str(error) for marker in CONCURRENT_LANDING) or time.monotonic() > deadline:
+                raise
+            log.info("Another run is landing %s; landing again after its batch", source.raw_table)
+            time.sleep(random.uniform(1.0, 3.0))
+
+
+def _land_available(stream: DataFrame, source: DebeziumSource) -> None:
     query = (
         stream.withColumn("_landed_at", F.current_timestamp())
         .writeStream.format("delta")
