@@ -56,9 +56,25 @@ def test_settings_from_the_environment_keep_the_secret_a_reference(monkeypatch):
     assert source.bootstrap_servers == "ns1.servicebus.windows.net:9093"
     assert source.checkpoint == "abfss://lake@acct.dfs.core.windows.net/cdc/_checkpoints/raw_events"
     assert key not in repr(source)
-    options = kafka_options(source, shaded=True)
-    assert options["kafka.sasl.jaas.config"].startswith("kafkashaded.org.apache.kafka.common.security.plain")
+    options = kafka_options(source)
     assert options["subscribe"] == "erp.dbo.Customer"
+    # Locally Spark's Kafka client is open-source Kafka's: its login module is not relocated.
+    assert options["kafka.sasl.jaas.config"].startswith("org.apache.kafka.common.security.plain.PlainLoginModule ")
+
+
+def test_on_databricks_event_hubs_log_in_through_the_runtime_s_relocated_kafka_client(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "databricks")
+    monkeypatch.setenv("LAKEHOUSE_CATALOG", "lakehouse_prod")
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")  # on the cluster: no workspace settings needed
+    monkeypatch.delenv("LAKEHOUSE_TABLES_ROOT", raising=False)
+    monkeypatch.setenv("LAKEHOUSE_CDC_FEED", "debezium")
+    monkeypatch.setenv("LAKEHOUSE_DEBEZIUM_SOURCE", "eventhubs")
+    monkeypatch.setenv("LAKEHOUSE_DEBEZIUM_STORAGE", "/Volumes/lake/cdc/streams")
+    monkeypatch.setenv("LAKEHOUSE_KAFKA_TOPIC", "erp.dbo.Customer")
+    secret = "Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=abc"
+    settings = CustomerCdcSettings.from_settings(LakehouseSettings.from_env(), eventhubs_connection_string=secret)
+    options = kafka_options(settings.source())
+    assert options["kafka.sasl.jaas.config"].startswith("kafkashaded.org.apache.kafka.common.security.plain.")
 
 
 def test_available_now_landing_appends_each_event_once(spark, tmp_path):

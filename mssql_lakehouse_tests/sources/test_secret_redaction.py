@@ -87,7 +87,7 @@ def test_the_event_hubs_connection_string_stays_out_of_the_logs(spark, tmp_path,
     )
     failures = []
     try:
-        event_stream(spark, source, shaded=False)
+        event_stream(spark, source)
     except Exception as exc:  # locally the Kafka connector is not on the classpath: `.load()` fails
         failures.append(_text(exc))
 

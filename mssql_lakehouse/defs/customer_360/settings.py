@@ -44,6 +44,11 @@ class CustomerCdcSettings(dg.ConfigurableResource):
     eventhubs_connection_string: str | None = Field(
         default=None, description="Event Hubs connection string; give it as dg.EnvVar."
     )
+    shaded_kafka_client: bool = Field(
+        default=False,
+        description="Spark's Kafka client is Databricks Runtime's, relocated under kafkashaded. "
+        ":meth:`from_settings` sets it on the Databricks deployment.",
+    )
     time_precision_mode: Literal["adaptive", "adaptive_time_microseconds", "connect"] = Field(
         default="adaptive", description="The connector's time.precision.mode."
     )
@@ -68,6 +73,7 @@ class CustomerCdcSettings(dg.ConfigurableResource):
             or (None if settings.paths.on_databricks_deployment else str(settings.paths.home / "streams" / "debezium")),
             "kafka_bootstrap_servers": cdc.kafka_bootstrap_servers,
             "kafka_topic": cdc.kafka_topic,
+            "shaded_kafka_client": settings.paths.on_databricks_deployment,
             "time_precision_mode": cdc.time_precision_mode,
             "decimal_handling_mode": cdc.decimal_handling_mode,
             "max_lag_hours": cdc.max_lag_hours,
@@ -94,6 +100,7 @@ class CustomerCdcSettings(dg.ConfigurableResource):
             topic=self.kafka_topic or "",
             kafka_options=self.kafka_options,
             secret=self.eventhubs_connection_string,
+            shaded_kafka_client=self.shaded_kafka_client,
         )
 
     def encoding(self) -> DebeziumEncoding:

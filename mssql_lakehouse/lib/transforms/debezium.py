@@ -463,6 +463,8 @@ class DebeziumSource:
     for the streaming kinds, the Delta folder the raw events are appended to and the stream's
     checkpoint (both in the configured storage). ``kafka_options``: extra ``kafka.*``
     options; the Event Hubs connection string is passed in ``secret`` at run time only.
+    ``shaded_kafka_client``: Spark's Kafka client is Databricks Runtime's, relocated under
+    ``kafkashaded.`` (on Databricks), not open-source Spark's.
     """
 
     kind: DebeziumSourceKind = DebeziumSourceKind.FILES
@@ -473,6 +475,7 @@ class DebeziumSource:
     topic: str = ""
     kafka_options: Mapping[str, str] = field(default_factory=dict)
     secret: str | None = field(default=None, repr=False)
+    shaded_kafka_client: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DebeziumSourceKind(self.kind))
@@ -530,10 +533,10 @@ def read_event_lines(spark: SparkSession, source: DebeziumSource, files: Sequenc
     return spark.read.format("delta").load(source.raw_table).select("value", "_source", "_landed_at")
 
 
-def kafka_options(source: DebeziumSource, *, shaded: bool) -> dict[str, str]:
+def kafka_options(source: DebeziumSource) -> dict[str, str]:
     """Options of Spark's Kafka source; Event Hubs uses SASL PLAIN with its connection string.
 
-    ``shaded``: Databricks ships Kafka's client relocated under ``kafkashaded.``. The connection
+    The login module is named as the source's Kafka client has it (see ``shaded_kafka_client``). The connection
     string (as given, as quoted in the JAAS option, and its key alone) is registered for redaction
     before it is put into the options.
     """
@@ -547,7 +550,8 @@ def kafka_options(source: DebeziumSource, *, shaded: bool) -> dict[str, str]:
     if source.kind is DebeziumSourceKind.EVENTHUBS:
         if not source.secret:
             raise ValueError("Event Hubs needs its connection string (secret) at run time")
-        module = ("kafkashaded." if shaded else "") + "org.apache.kafka.common.security.plain.PlainLoginModule"
+        module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        module = f"kafkashaded.{module}" if source.shaded_kafka_client else module
         secret = source.secret.replace("\\", "\\\\").replace('"', '\\"')
         register_spark_secrets((source.secret, secret, connection_string_field(source.secret, "SharedAccessKey")))
         options.update(
@@ -569,7 +573,7 @@ def connection_string_field(connection_string: str, field: str) -> str | None:
     return None
 
 
-def event_stream(spark: SparkSession, source: DebeziumSource, *, shaded: bool = True) -> DataFrame:
+def event_stream(spark: SparkSession, source: DebeziumSource) -> DataFrame:
     """The source as a stream of ``value`` + ``_source`` (from Kafka, also the ``_kafka_*`` lineage columns)."""
     if source.kind is DebeziumSourceKind.AUTOLOADER:
         stream = (
@@ -583,7 +587,7 @@ def event_stream(spark: SparkSession, source: DebeziumSource, *, shaded: bool = 
         # Not used by the assets (files are read as a batch); lets the streaming path run locally.
         stream = spark.readStream.option("pathGlobFilter", "*.json").text(source.path)
         return stream.select("value", F.col("_metadata.file_path").alias("_source"))
-    stream = spark.readStream.format("kafka").options(**kafka_options(source, shaded=shaded)).load()
+    stream = spark.readStream.format("kafka").options(**kafka_options(source)).load()
     return stream.select(
         F.col("value").cast("string").alias("value"),
         F.concat_ws("/", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string")).alias(
