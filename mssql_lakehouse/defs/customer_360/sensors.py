@@ -249,27 +249,35 @@ def without_days_applied_since(observation: Observation, instance: dg.DagsterIns
     if not observation.touched:
         return observation
     days = list(observation.touched)
-
-    def writes(key: dg.AssetKey) -> list[dg.EventLogRecord]:
-        return instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=days), limit=10_000
-        ).records
-
-    landed = {(r.partition_key, r.run_id) for r in writes(CHANGES)}
-    history = [r for r in writes(HISTORY) if (r.partition_key, r.run_id) in landed]
-    run_ids = list({r.run_id for r in history if r.run_id})
-    runs = instance.get_run_records(dg.RunsFilter(run_ids=run_ids)) if run_ids else []
-    started = {run.dagster_run.run_id: run.create_timestamp.timestamp() for run in runs}
-    applied: dict[str, float] = {}
-    for record in history:
-        read_at = started.get(record.run_id, record.timestamp)
-        applied[record.partition_key] = max(read_at, applied.get(record.partition_key, 0.0))
+    landed = {(r.partition_key, r.run_id) for r in _writes(instance, CHANGES, days)}
+    history = [r for r in _writes(instance, HISTORY, days) if (r.partition_key, r.run_id) in landed]
+    applied = _latest_read_by_day(history, instance)
     touched = {
         day: token
         for day, token in observation.touched.items()
         if day not in applied or applied[day] < observation.arrived.get(day, 0.0)
     }
     return replace(observation, touched=touched)
+
+
+def _writes(instance: dg.DagsterInstance, key: dg.AssetKey, days: list[str]) -> list[dg.EventLogRecord]:
+    """The materializations of ``key`` for ``days``."""
+    return instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=days), limit=10_000
+    ).records
+
+
+def _latest_read_by_day(records: list[dg.EventLogRecord], instance: dg.DagsterInstance) -> dict[str, float]:
+    """Day -> when the latest of the runs that wrote ``records`` started (epoch seconds): a run read the
+    change data that had arrived when it started (a runless report: when it was made)."""
+    run_ids = list({r.run_id for r in records if r.run_id})
+    runs = instance.get_run_records(dg.RunsFilter(run_ids=run_ids)) if run_ids else []
+    started = {run.dagster_run.run_id: run.create_timestamp.timestamp() for run in runs}
+    latest: dict[str, float] = {}
+    for record in records:
+        read_at = started.get(record.run_id, record.timestamp)
+        latest[record.partition_key] = max(read_at, latest.get(record.partition_key, 0.0))
+    return latest
 
 
 def _latest_snapshot(instance: dg.DagsterInstance) -> tuple[dg.EventLogEntry | None, Mapping[str, Any]]:
@@ -313,18 +321,10 @@ def without_days_landed(observation: Observation, instance: dg.DagsterInstance) 
     """
     if not observation.touched:
         return observation
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=HISTORY, asset_partitions=list(observation.touched)), limit=10_000
-    ).records
-    # A run read the change data that had arrived when it started (a runless report: when made).
-    run_ids = list({r.run_id for r in records if r.run_id})
-    runs = instance.get_run_records(dg.RunsFilter(run_ids=run_ids)) if run_ids else []
-    started = {run.dagster_run.run_id: run.create_timestamp.timestamp() for run in runs}
-    written: dict[str, float] = {}
+    records = _writes(instance, HISTORY, list(observation.touched))
+    written = _latest_read_by_day(records, instance)
     writers: dict[str, set[str]] = defaultdict(set)
     for record in records:
-        read_at = started.get(record.run_id, record.timestamp)
-        written[record.partition_key] = max(read_at, written.get(record.partition_key, 0.0))
         writers[record.partition_key].add(record.run_id)
     read = _files_read(observation.files, written, writers, instance)
     touched = {
@@ -348,9 +348,7 @@ def _files_read(
     days = [day for day in files if day in written]
     if not days:
         return set()
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=CHANGES, asset_partitions=days), limit=10_000
-    ).records
+    records = _writes(instance, CHANGES, days)
     read = set()
     for record in records:
         day = record.partition_key
