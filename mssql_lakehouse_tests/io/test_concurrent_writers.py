@@ -6,6 +6,8 @@ every time, without timing guesses.
 """
 
 import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -20,17 +22,19 @@ from mssql_lakehouse.lib.io.delta_io_manager import DeltaLakePySparkIOManager
 from mssql_lakehouse_tests.io.test_delta_io_manager import DAILY, daily_asset, table_path
 
 SCHEMA = "event_date date, seq int, label string"
+# The daily table bronze/events, whatever each test's asset does before writing it.
+events_asset = dg.asset(
+    key=["bronze", "events"],
+    partitions_def=DAILY,
+    metadata={"partition_expr": "event_date"},
+    required_resource_keys={"spark"},
+)
 
 
 def competed_asset(table: str, competitor_day: dt.date, commits: int, counter: Path):
     """A daily asset whose write meets ``commits`` concurrent appends (of ``competitor_day``), one per attempt."""
 
-    @dg.asset(
-        key=["bronze", "events"],
-        partitions_def=DAILY,
-        metadata={"partition_expr": "event_date"},
-        required_resource_keys={"spark"},
-    )
+    @events_asset
     def events(context: dg.AssetExecutionContext) -> DataFrame:
         spark = context.resources.spark.get_session()
         day = context.partition_time_window.start.date()
@@ -53,7 +57,7 @@ def io_manager(resources, home, **config) -> dict:
     return {
         **resources,
         "io_manager": DeltaLakePySparkIOManager(
-            spark=resources["spark"], tables_root=str(home / "tables"), conflict_backoff_seconds=0.0, **config
+            spark=resources["spark"], tables_root=str(home / "tables"), **{"conflict_backoff_seconds": 0.0, **config}
         ),
     }
 
@@ -190,3 +194,62 @@ def test_a_table_created_before_the_layout_keeps_its_layout(spark, lakehouse_hom
     assert materialization(result)["delta_layout"].value == "unpartitioned"
     rows = sorted((r["event_date"], r["label"]) for r in IndependentDeltaReader(table).to_pyarrow_table().to_pylist())
     assert rows == [(dt.date(2026, 11, 1), "old"), (dt.date(2026, 11, 2), "new")]
+
+
+def being_created_asset(table: str):
+    """A daily asset whose table another run has begun to create when the write starts: its folder has
+    a ``_delta_log`` and no commit yet."""
+
+    @events_asset
+    def events(context: dg.AssetExecutionContext) -> DataFrame:
+        (Path(table) / "_delta_log").mkdir(parents=True)
+        day = context.partition_time_window.start.date()
+        return context.resources.spark.get_session().createDataFrame([(day, 0, "ours")], SCHEMA)
+
+    return events
+
+
+def test_a_write_that_finds_its_table_being_created_waits_for_the_creating_run(spark, lakehouse_home, local_resources):
+    resources = io_manager(local_resources, lakehouse_home, conflict_backoff_seconds=0.5)
+    table = table_path(lakehouse_home, "bronze", "events")
+    instance = dg.DagsterInstance.ephemeral()
+
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(
+            dg.materialize,
+            [being_created_asset(table)],
+            resources=resources,
+            partition_key="2026-11-02",
+            instance=instance,
+        )
+        # The creating run commits once the write has found the table half-created and waits.
+        while not any("conflicts with this write" in message for message in _messages(instance)):
+            assert not run.done(), "the write ended without waiting for the creating run"
+            time.sleep(0.05)
+        other = pa.table({"event_date": [dt.date(2026, 11, 1)], "seq": pa.array([99], pa.int32()), "label": ["other"]})
+        write_deltalake(table, other)
+        result = run.result()
+
+    assert result.success
+    rows = sorted((r["event_date"], r["label"]) for r in IndependentDeltaReader(table).to_pyarrow_table().to_pylist())
+    assert rows == [(dt.date(2026, 11, 1), "other"), (dt.date(2026, 11, 2), "ours")]
+
+
+def _messages(instance: dg.DagsterInstance) -> list[str]:
+    return [record.user_message for run in instance.get_runs() for record in instance.all_logs(run.run_id)]
+
+
+def test_a_table_left_half_created_fails_the_write_saying_so(spark, lakehouse_home, local_resources):
+    resources = io_manager(local_resources, lakehouse_home, conflict_retries=1)
+    table = table_path(lakehouse_home, "bronze", "events")
+
+    result = dg.materialize(
+        [being_created_asset(table)], resources=resources, partition_key="2026-11-02", raise_on_error=False
+    )
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    error = failure.step_failure_data.error
+    message = error.cause.message if error.cause else error.message
+    assert "bronze.events" in message and "another run is creating the table" in message
+    assert "remove the folder" in message

@@ -84,6 +84,10 @@ class TableBeingCreated(RuntimeError):
     """The table's location has a Delta log folder but no commit yet: another run is creating it."""
 
 
+# What Delta says when asked to create a table whose folder another run's creation has begun: its log
+# folder exists with no commit in it yet (the table is "not found"), or holds that run's first files.
+BEING_CREATED = ("DELTA_TABLE_NOT_FOUND", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
+
 # Delta's optimistic-concurrency failures: another commit got in between this write's read and its commit.
 DELTA_CONFLICTS = (
     TableBeingCreated,
@@ -409,7 +413,7 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
             try:
                 location.create_empty(spark, incoming.schema, layout, properties)
             except AnalysisException as error:
-                if error.getCondition() == "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION":
+                if error.getCondition() in BEING_CREATED:
                     raise TableBeingCreated(
                         f"{location.uri} has files but no Delta commit: another run is creating the table"
                         " (if none is, a run killed while creating it left them: remove the folder)"
