@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import Field
 from pyspark.sql import SparkSession
 
-from mssql_lakehouse.lib.resources import jars
+from mssql_lakehouse.lib.resources import jars, log_store
 from mssql_lakehouse.settings import LakehouseSettings, PathsSettings
 
 _lock = threading.Lock()
@@ -111,7 +111,7 @@ def local_spark_session(
         cache = Path(paths.jar_cache_dir)
         coordinates = jars.local_coordinates()
         cached = jars.cached_jars(cache, coordinates) or jars.fetch(cache, coordinates)
-        return _start({**conf, "spark.jars": ",".join(cached)})
+        return _start({**conf, **log_store.spark_conf(cache, cached)})
 
 
 class SparkResource(dg.ConfigurableResource):
