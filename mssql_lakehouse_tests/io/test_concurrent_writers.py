@@ -2,7 +2,8 @@
 
 The other writer is real and independent: the ``deltalake`` package, called from inside the write's
 own Spark job (a UDF), so its commit lands after the write read the table and before it commits,
-every time, without timing guesses.
+every time, without timing guesses. A table another run is still creating is committed by the test
+once the write has logged that it waits for it, for the same reason.
 """
 
 import datetime as dt

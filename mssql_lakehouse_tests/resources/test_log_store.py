@@ -27,6 +27,10 @@ def new_store(spark):
     return reduce(getattr, name.split("."), spark._jvm)(spark._jsc.hadoopConfiguration())
 
 
+def version_file(log: Path, version: int) -> Path:
+    return log / f"{version:020d}.json"
+
+
 def commit(spark, store, path: Path, line: str) -> bool:
     """Write the commit file ``path`` without overwrite; False if the store refused (it exists)."""
     jvm = spark._jvm
@@ -52,14 +56,14 @@ def writer(name: str, log: Path, start, results) -> None:
     won = []
     for version in range(VERSIONS):
         start.wait()
-        won.append(commit(spark, store, log / f"{version:020d}.json", f'{{"writer":"{name}"}}'))
+        won.append(commit(spark, store, version_file(log, version), f'{{"writer":"{name}"}}'))
     results.put((name, won))
 
 
 def test_a_commit_file_that_exists_is_never_replaced(spark, tmp_path):
     log = tmp_path / "_delta_log"
     log.mkdir()
-    first = log / "00000000000000000000.json"
+    first = version_file(log, 0)
     assert commit(spark, new_store(spark), first, '{"writer":"first"}')
 
     assert not commit(spark, new_store(spark), first, '{"writer":"second"}')
@@ -86,8 +90,7 @@ def test_two_processes_committing_the_same_versions_at_once_commit_each_version_
     assert claimed_twice == []
     # Each version's file is the one its winner wrote.
     winners = ["a" if won["a"][v] else "b" for v in range(VERSIONS)]
-    paths = [log / f"{v:020d}.json" for v in range(VERSIONS)]
-    assert [p.read_text() for p in paths] == [f'{{"writer":"{w}"}}\n' for w in winners]
+    assert [version_file(log, v).read_text() for v in range(VERSIONS)] == [f'{{"writer":"{w}"}}\n' for w in winners]
 
 
 def test_without_a_jdk_the_first_start_says_what_to_install(tmp_path, monkeypatch):
