@@ -3,6 +3,7 @@
 import click
 
 from mssql_lakehouse.cli.audit import audit
+from mssql_lakehouse.cli.class_archive import class_archive
 from mssql_lakehouse.cli.pools import pools
 from mssql_lakehouse_demo.cli.demo import demo
 from mssql_lakehouse_demo.cli.quickstart import quickstart
@@ -14,6 +15,7 @@ def main() -> None:
 
 
 main.add_command(audit)
+main.add_command(class_archive)
 main.add_command(demo)
 main.add_command(pools)
 main.add_command(quickstart)

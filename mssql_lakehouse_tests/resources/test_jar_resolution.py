@@ -20,11 +20,12 @@ from mssql_lakehouse.lib.resources import spark
 from mssql_lakehouse.settings import LakehouseSettings
 spark.local_spark_session(paths=LakehouseSettings.from_env().paths).stop()
 """
-# Without Delta's jars, nothing to compile the project's Delta log store against: Spark starts with the small one.
+# Without Delta's jars, nothing to compile the project's Delta log store against: the small jar stands in
+# for its jar, and Spark starts with that one.
 ONLY_SMALL = f"""
 from mssql_lakehouse.lib.resources import jars, log_store
 jars.local_coordinates = lambda: [{SMALL!r}]
-log_store.spark_conf = lambda cache, jars: {{"spark.jars": ",".join(jars)}}
+log_store.log_store_jar = lambda cache, jars: jars[0]
 """
 
 

@@ -4,9 +4,10 @@ The project's coordinates are resolved ahead of time: ``jars.lock.json`` (next
 to this module) lists the files Spark's resolver (Ivy) resolved for them, with
 each file's SHA-256. The first start downloads those files straight into
 ``<cache>/locked``, checks them and writes a manifest of them; every later
-start passes the manifest's files as ``spark.jars``, so it needs no network and
-skips resolution. ``python -m mssql_lakehouse.lib.resources.jars lock``
-(``make lock-jars``) rewrites the lock after a version change.
+start puts the manifest's files on the driver's class path (``driver_class_path``),
+so it needs no network and skips resolution. ``python -m
+mssql_lakehouse.lib.resources.jars lock`` (``make lock-jars``) rewrites the lock
+after a version change.
 
 Where the lock does not name the coordinates asked for, or a download fails,
 the first start resolves them with Ivy into ``<cache>/ivy``, in a child process
@@ -74,6 +75,28 @@ def cached_jars(cache_dir: Path, coordinates: list[str]) -> list[str] | None:
     if not jars or not all(Path(j).exists() for j in jars):
         return None
     return jars
+
+
+# A jar's artifact name: its file name without the version (``zstd-jni-1.5.7-3.jar`` -> ``zstd-jni``).
+_VERSION = re.compile(r"-\d[^-]*(?:-\d+)?\.jar$")
+
+
+def driver_class_path(jars: list[str]) -> list[str]:
+    """The jars to put on local Spark's class path: all but the artifacts pyspark ships itself.
+
+    Resolution brings older versions of some of Spark's own libraries (Jackson, Parquet, Hadoop's
+    client) as dependencies of Delta's. Passed as ``spark.jars`` they were loaded by a class loader
+    that asks Spark's first, so Spark's versions won; on the class path they would come first, so
+    they are left off it.
+    """
+    shipped = {_VERSION.sub("", jar.name) for jar in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+
+    def is_shipped(jar: str) -> bool:
+        # Ivy and the lock name a jar ``<organisation>_<artifact>-<version>.jar``, Maven ``<artifact>-<version>.jar``.
+        name = _VERSION.sub("", Path(jar).name)
+        return name in shipped or name.split("_", 1)[-1] in shipped
+
+    return [jar for jar in jars if not is_shipped(jar)]
 
 
 def record_resolved_jars(cache_dir: Path, coordinates: list[str], spark_jars_conf: str) -> None:

@@ -23,15 +23,6 @@ SOURCE = Path(__file__).with_name("java") / "ExclusiveLocalLogStore.java"
 CLASS_NAME = "mssql_lakehouse.delta.ExclusiveLocalLogStore"
 
 
-def spark_conf(cache_dir: Path, jars: list[str]) -> dict[str, str]:
-    """The conf that starts local Spark with ``jars`` and commits to local tables through the store."""
-    return {
-        "spark.jars": ",".join([*jars, log_store_jar(cache_dir, jars)]),
-        # Delta picks a log store by the table path's scheme.
-        "spark.delta.logStore.file.impl": CLASS_NAME,
-    }
-
-
 def log_store_jar(cache_dir: Path, jars: list[str]) -> str:
     """The jar of the log store compiled against ``jars`` (Delta's among them) and Spark's own."""
     spark_jars = Path(pyspark.__file__).parent / "jars"

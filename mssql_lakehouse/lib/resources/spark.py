@@ -1,13 +1,17 @@
 """The Spark session: local Spark with Delta on a laptop, the cluster's own on Databricks.
 
 There is one Spark session per process. Locally the JVM is started with the
-Delta extensions and the JDBC drivers from the project's jar cache; on a
-Databricks cluster (the remote side of the step launcher) the session the
-runtime already has is used as it is.
+Delta extensions and the JDBC drivers from the project's jar cache on its class
+path, and maps the classes of the class archive (``class_archive.py``) where
+one was built for that class path; on a Databricks cluster (the remote side of
+the step launcher) the session the runtime already has is used as it is.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import sys
 import threading
 from importlib import resources
@@ -49,7 +53,9 @@ Tuning = Literal["small_data", "spark_defaults"]
 LOG4J_CONF = Path(str(resources.files(__package__) / "log4j2-local.properties"))
 
 
-def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: Path, tuning: Tuning) -> dict[str, str]:
+def _local_conf(
+    master: str, driver_memory: str, shuffle_partitions: int, home: Path, tuning: Tuning, java_options: list[str]
+) -> dict[str, str]:
     return {
         **DELTA_CONF,
         "spark.master": master,
@@ -68,7 +74,7 @@ def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: 
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
         # Warnings and errors only, without Spark's start-up notices (see the file).
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONF.as_uri()}",
+        "spark.driver.extraJavaOptions": " ".join([f"-Dlog4j2.configurationFile={LOG4J_CONF.as_uri()}", *java_options]),
         # Python workers (UDFs) run the driver's interpreter, with its packages, not whatever python3
         # is first on PATH.
         "spark.pyspark.python": sys.executable,
@@ -76,7 +82,7 @@ def _local_conf(master: str, driver_memory: str, shuffle_partitions: int, home: 
     }
 
 
-def _start(conf: dict[str, str]) -> SparkSession:
+def start_session(conf: dict[str, str]) -> SparkSession:
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -106,12 +112,56 @@ def local_spark_session(
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
-        paths = paths or PathsSettings()
-        conf = {**_local_conf(master, driver_memory, shuffle_partitions, paths.home, tuning), **(extra_conf or {})}
-        cache = Path(paths.jar_cache_dir)
-        coordinates = jars.local_coordinates()
-        cached = jars.cached_jars(cache, coordinates) or jars.fetch(cache, coordinates)
-        return _start({**conf, **log_store.spark_conf(cache, cached)})
+        conf = local_spark_conf(paths or PathsSettings(), master, driver_memory, shuffle_partitions, tuning)
+        return start_session({**conf, **(extra_conf or {})})
+
+
+def local_spark_conf(
+    paths: PathsSettings,
+    master: str = "local[*]",
+    driver_memory: str = "4g",
+    shuffle_partitions: int = 4,
+    tuning: Tuning = "small_data",
+    java_options: list[str] | None = None,
+) -> dict[str, str]:
+    """The conf local Spark starts with; the jars are fetched into the cache if they are not there.
+
+    The jars go on the driver's class path rather than in ``spark.jars``: Spark copies the files of
+    ``spark.jars`` into a folder of each new session (175 MB, 1-2 s of every start), and only classes
+    on the class path can be mapped from a class archive. ``java_options`` default to mapping the
+    archive built for this class path, if there is one.
+    """
+    cache = Path(paths.jar_cache_dir)
+    coordinates = jars.local_coordinates()
+    cached = jars.cached_jars(cache, coordinates) or jars.fetch(cache, coordinates)
+    class_path = jars.driver_class_path([*cached, log_store.log_store_jar(cache, cached)])
+    if java_options is None:
+        archive = class_archive_path(cache, class_path)
+        java_options = [f"-XX:SharedArchiveFile={archive}", *ARCHIVE_QUIET] if archive.exists() else []
+    return {
+        **_local_conf(master, driver_memory, shuffle_partitions, paths.home, tuning, java_options),
+        "spark.driver.extraClassPath": os.pathsep.join(class_path),
+        # Delta picks a log store by the table path's scheme.
+        "spark.delta.logStore.file.impl": log_store.CLASS_NAME,
+    }
+
+
+# A JVM refuses an archive of another class path or another JDK and starts without it: that is a
+# slower start, not an error, and it prints nothing for it.
+ARCHIVE_QUIET = ["-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
+
+
+def class_archive_path(cache_dir: Path, class_path: list[str]) -> Path:
+    """Where the class archive for this class path and this machine's ``java`` is (or would be) kept.
+
+    The name changes with the class path and with the java binary (its path and modification time,
+    so a JDK upgraded in place gets a new archive); the JVM itself checks both when it maps the archive.
+    """
+    java = Path(shutil.which("java") or "java").resolve()
+    digest = hashlib.sha256("\n".join([*class_path, str(java)]).encode())
+    if java.exists():
+        digest.update(str(java.stat().st_mtime_ns).encode())
+    return cache_dir / f"classes-{digest.hexdigest()[:16]}.jsa"
 
 
 class SparkResource(dg.ConfigurableResource):
