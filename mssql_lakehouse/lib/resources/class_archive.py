@@ -11,7 +11,6 @@ Classes the workload did not load are loaded from the jars as without an archive
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -26,16 +25,13 @@ from pyspark.sql.window import Window
 from mssql_lakehouse.lib.resources import spark
 from mssql_lakehouse.settings import PathsSettings
 
-log = logging.getLogger(__name__)
-
 # This module's name also when it runs as ``python -m`` (``__name__`` is then ``__main__``).
 _MODULE = __spec__.name
 
 
 def archive_path(paths: PathsSettings) -> Path:
     """The archive local Spark maps with these paths (it may not be built yet)."""
-    class_path = spark.local_spark_conf(paths, java_options=[])["spark.driver.extraClassPath"]
-    return spark.class_archive_path(Path(paths.jar_cache_dir), class_path.split(os.pathsep))
+    return spark.class_archive_path(Path(paths.jar_cache_dir), spark.local_class_path(paths))
 
 
 def build(paths: PathsSettings) -> Path:

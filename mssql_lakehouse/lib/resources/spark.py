@@ -131,12 +131,9 @@ def local_spark_conf(
     on the class path can be mapped from a class archive. ``java_options`` default to mapping the
     archive built for this class path, if there is one.
     """
-    cache = Path(paths.jar_cache_dir)
-    coordinates = jars.local_coordinates()
-    cached = jars.cached_jars(cache, coordinates) or jars.fetch(cache, coordinates)
-    class_path = jars.driver_class_path([*cached, log_store.log_store_jar(cache, cached)])
+    class_path = local_class_path(paths)
     if java_options is None:
-        archive = class_archive_path(cache, class_path)
+        archive = class_archive_path(Path(paths.jar_cache_dir), class_path)
         java_options = [f"-XX:SharedArchiveFile={archive}", *ARCHIVE_QUIET] if archive.exists() else []
     return {
         **_local_conf(master, driver_memory, shuffle_partitions, paths.home, tuning, java_options),
@@ -144,6 +141,14 @@ def local_spark_conf(
         # Delta picks a log store by the table path's scheme.
         "spark.delta.logStore.file.impl": log_store.CLASS_NAME,
     }
+
+
+def local_class_path(paths: PathsSettings) -> list[str]:
+    """The jars local Spark's driver starts with on its class path, fetched into the cache if not there."""
+    cache = Path(paths.jar_cache_dir)
+    coordinates = jars.local_coordinates()
+    cached = jars.cached_jars(cache, coordinates) or jars.fetch(cache, coordinates)
+    return jars.driver_class_path([*cached, log_store.log_store_jar(cache, cached)])
 
 
 # A JVM refuses an archive of another class path or another JDK and starts without it: that is a
