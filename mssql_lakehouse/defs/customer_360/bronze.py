@@ -326,6 +326,7 @@ def customer_snapshot(context: dg.AssetExecutionContext):
             "snapshot_lsn": snapshot_lsn,
             "snapshot_time": snapshot_time.isoformat(),
             "apply_with_partition": capture_day,
+            "output_rows": landed.row_count,
         },
     )
     yield reconciles_with_source(

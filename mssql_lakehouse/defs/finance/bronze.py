@@ -56,7 +56,12 @@ def _land(context: dg.AssetExecutionContext, key: dg.AssetKey, extraction: Extra
     statements, grant_metadata = grant_statements(context, key)
     yield dg.Output(
         landed,
-        metadata={**extraction.metadata(), "source": dg.MetadataValue.json(source.describe()), **grant_metadata},
+        metadata={
+            **extraction.metadata(),
+            "source": dg.MetadataValue.json(source.describe()),
+            "output_rows": figures.row_count,
+            **grant_metadata,
+        },
     )
     apply_grants(context, statements)
     yield reconciles_with_source(

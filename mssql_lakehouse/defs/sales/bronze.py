@@ -136,7 +136,14 @@ def _extract_and_check(context: dg.AssetExecutionContext, table: TableSource, *,
     # Materialise once: the write and the reconciliation see the same rows, and the source is read once.
     landed = with_extraction_metadata(extraction.df, watermark, source).localCheckpoint()
     landed_figures = frame_figures(landed, list(extraction.source_figures.sums))
-    yield dg.Output(landed, metadata={**extraction.metadata(), "source": dg.MetadataValue.json(source.describe())})
+    yield dg.Output(
+        landed,
+        metadata={
+            **extraction.metadata(),
+            "source": dg.MetadataValue.json(source.describe()),
+            "output_rows": landed_figures.row_count,
+        },
+    )
 
     key = context.asset_key
     yield reconciles_with_source(

@@ -30,7 +30,9 @@ names the table. Asset metadata chooses how it is written:
 
 An asset can tag its Delta commit by returning
 ``dg.Output(df, metadata={"delta_commit_metadata": {...}})``; every commit is
-tagged with the Dagster run id, asset and partition anyway.
+tagged with the Dagster run id, asset and partition anyway. An asset that has
+counted its rows says so with ``output_rows``: a large write is run with compiled
+expressions (``compilation.py``), and Spark cannot size every source itself.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from mssql_lakehouse.lib.io.compilation import compiled_if_large
 from mssql_lakehouse.lib.io.delta_tables import DeltaLocation, TableState, commit_metadata
 from mssql_lakehouse.lib.io.partition_predicates import (
     describe_partitions,
@@ -225,6 +228,11 @@ def refuse_rows_outside(
         )
 
 
+def _metadata_value(value: Any) -> Any:
+    """A plain value given as output metadata, whether the asset wrapped it in a MetadataValue or not."""
+    return getattr(value, "value", value)
+
+
 def _commit_tags(context: dg.OutputContext) -> dict[str, Any]:
     tags: dict[str, Any] = {"dagster_run_id": context.run_id}
     if context.has_asset_key:
@@ -238,7 +246,7 @@ def _commit_tags(context: dg.OutputContext) -> dict[str, Any]:
             tags["partitions"] = f"{keys[0]}..{keys[-1]}"
     extra = context.output_metadata.get("delta_commit_metadata")
     if extra is not None:
-        tags.update(getattr(extra, "value", extra))
+        tags.update(_metadata_value(extra))
     return tags
 
 
@@ -317,12 +325,13 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         dimensions = table_slice.partition_dimensions or []
         # Ties this write to its commit, which need not be the table's latest once others commit too.
         tags = {**_commit_tags(context), "write_id": uuid.uuid4().hex}
+        rows = _metadata_value(context.output_metadata.get("output_rows"))
         retries: list[str] = []
         while True:
             state = location.state(spark)
             seen = state.last_commit_at if state else None
             try:
-                with commit_metadata(spark, tags):
+                with commit_metadata(spark, tags), compiled_if_large(spark, obj, rows) as compiled:
                     added, layout = self._write(spark, location, state, obj, settings, dimensions, metadata_in)
                 break
             except DELTA_CONFLICTS as conflict:
@@ -365,6 +374,7 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
             "delta_operation_metrics": dg.MetadataValue.json(dict(metrics)),
             "delta_layout": layout.describe(),
             "delta_conflict_retries": len(retries),
+            "spark_compiled_expressions": compiled,
         }
         if retries:
             metadata["delta_conflicts_lost_to"] = dg.MetadataValue.json(retries)

@@ -1,0 +1,83 @@
+"""A large write runs with compiled expressions when the session interprets them; what it writes does not change."""
+
+import datetime as dt
+from decimal import Decimal
+
+import dagster as dg
+from deltalake import DeltaTable as IndependentDeltaReader
+
+from mssql_lakehouse.lib.io.compilation import COMPILE_ABOVE_ROWS, FACTORY_MODE, input_bytes
+
+DAILY = dg.DailyPartitionsDefinition(start_date="2026-11-01")
+
+
+def priced_lines(table: str, claimed_rows: int):
+    """Order lines with the expressions a silver table computes (decimal products, casts, null
+    handling, a derived date), returned with output metadata claiming ``claimed_rows`` rows."""
+
+    @dg.asset(
+        key=["silver", table],
+        partitions_def=DAILY,
+        metadata={"partition_expr": "order_date"},
+        required_resource_keys={"spark"},
+    )
+    def lines(context: dg.AssetExecutionContext):
+        spark = context.resources.spark.get_session()
+        day = context.partition_time_window.start.date()
+        rows = [
+            (day, i, None if i % 7 == 0 else Decimal(f"{i}.25"), i % 5, dt.datetime(2026, 11, 1, i % 24, 30))
+            for i in range(1, 300)
+        ]
+        df = spark.createDataFrame(rows, "order_date date, line int, price decimal(19,4), qty int, at timestamp")
+        priced = df.selectExpr(
+            "order_date",
+            "line",
+            "coalesce(price, 0) * qty AS net",
+            "cast(line AS string) || '-' || cast(qty AS string) AS code",
+            "to_date(at) AS at_day",
+            "CASE WHEN qty = 0 THEN NULL ELSE price / qty END AS unit",
+        )
+        return dg.Output(priced, metadata={"output_rows": claimed_rows})
+
+    return lines
+
+
+def materialize(asset, resources) -> dict:
+    result = dg.materialize([asset], resources=resources, partition_key="2026-11-02")
+    (materialization,) = result.asset_materializations_for_node(asset.op.name)
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def read_back(home, table: str) -> list[tuple]:
+    rows = IndependentDeltaReader(str(home / "tables" / "silver" / table)).to_pyarrow_table().to_pylist()
+    return sorted(tuple(sorted(row.items())) for row in rows)
+
+
+def test_a_large_write_is_compiled_and_lands_what_an_interpreted_write_lands(spark, lakehouse_home, local_resources):
+    assert spark.conf.get(FACTORY_MODE) == "NO_CODEGEN"  # the local default tuning, small_data
+
+    large = materialize(priced_lines("compiled", COMPILE_ABOVE_ROWS + 1), local_resources)
+    small = materialize(priced_lines("interpreted", 299), local_resources)
+
+    assert large["spark_compiled_expressions"] is True
+    assert small["spark_compiled_expressions"] is False
+    assert read_back(lakehouse_home, "compiled") == read_back(lakehouse_home, "interpreted")
+    assert len(read_back(lakehouse_home, "compiled")) == 299
+    # The session is left as it was for the queries after the write.
+    assert spark.conf.get(FACTORY_MODE) == "NO_CODEGEN"
+
+
+def test_the_input_size_is_known_for_files_and_not_for_checkpointed_or_python_rows(spark, tmp_path):
+    path = str(tmp_path / "t")
+    rows = spark.range(20_000).selectExpr("id", "date_add(DATE'2026-11-01', CAST(id % 10 AS INT)) AS d")
+    rows.write.format("delta").partitionBy("d").save(path)
+    table = spark.read.format("delta").load(path)
+
+    whole, one_day = input_bytes(table), input_bytes(table.where("d = DATE'2026-11-02'"))
+    assert whole is not None and one_day is not None
+    assert 0 < one_day < whole  # partition pruning counts
+    assert input_bytes(table.join(table.select("id"), "id")) == 2 * whole
+
+    # Spark sizes a checkpoint by the plan it came from: a join's product, not what it holds.
+    assert input_bytes(table.join(table.select("id"), "id").localCheckpoint()) is None
+    assert input_bytes(spark.createDataFrame([(1, "a")], "a int, b string")) is None
