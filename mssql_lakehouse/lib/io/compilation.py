@@ -67,9 +67,9 @@ def compiled_if_large(spark: SparkSession, df: DataFrame, rows: int | None = Non
     """Run the block's queries with compiled expressions if the session interprets them and ``df``
     (``rows`` rows, if known) is large; yields whether they are compiled."""
     interpreted = spark.conf.get(FACTORY_MODE, "FALLBACK") == "NO_CODEGEN"
-    compile_ = interpreted and is_large(df, rows)
+    compiling = interpreted and is_large(df, rows)
     with ExitStack() as stack:
-        if compile_:
+        if compiling:
             for key, value in COMPILED.items():
                 stack.enter_context(session_conf(spark, key, value))
-        yield compile_
+        yield compiling
