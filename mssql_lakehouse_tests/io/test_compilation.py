@@ -6,7 +6,8 @@ from decimal import Decimal
 import dagster as dg
 from deltalake import DeltaTable as IndependentDeltaReader
 
-from mssql_lakehouse.lib.io.compilation import COMPILE_ABOVE_ROWS, FACTORY_MODE, input_bytes
+from mssql_lakehouse.lib.io.compilation import COMPILE_ABOVE_ROWS, FACTORY_MODE, compiled_if_large, input_bytes
+from mssql_lakehouse.lib.io.delta_tables import session_conf
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-11-01")
 
@@ -81,3 +82,12 @@ def test_the_input_size_is_known_for_files_and_not_for_checkpointed_or_python_ro
     # Spark sizes a checkpoint by the plan it came from: a join's product, not what it holds.
     assert input_bytes(table.join(table.select("id"), "id").localCheckpoint()) is None
     assert input_bytes(spark.createDataFrame([(1, "a")], "a int, b string")) is None
+
+
+def test_a_session_that_compiles_is_left_as_it_is_and_said_to_compile(spark):
+    small = spark.range(10)
+    with session_conf(spark, FACTORY_MODE, "FALLBACK"):  # Spark's default, and Databricks'
+        with compiled_if_large(spark, small, rows=10) as compiled:
+            assert compiled is True
+            assert spark.conf.get("spark.sql.codegen.wholeStage") == "false"  # small_data's, untouched
+        assert spark.conf.get(FACTORY_MODE) == "FALLBACK"
