@@ -1,12 +1,12 @@
 """Benchmark: where a nightly sales run spends its time, step by step, in Spark jobs and seconds.
 
-Seeds --days - 1 demo days from 2026-10-01 at --scale and backfills them in one untimed run, then
-seeds the last day and runs `sales_nightly` for it (a day seeded ahead would give the runs before
-it tomorrow's changes; see sales_nightly.py). Spark's event log gives every job's
-submission time and call site; the Dagster event log gives each step's start and end, so each
-job is counted in its step.
+Seeds --days - 1 demo days at --scale up to the day before yesterday and backfills them in one run
+(untimed, or profiled as well with --backfill), then seeds yesterday and runs `sales_nightly` for
+it (a day seeded ahead would give the runs before it tomorrow's changes; see sales_nightly.py).
+Spark's event log gives every job's submission time and call site; the Dagster event log gives
+each step's start and end, so each job is counted in its step.
 
-    .venv/bin/python benchmarks/step_profile.py [--scale 0.05] [--days 3] [--sites] [--conf KEY=VALUE ...]
+    .venv/bin/python benchmarks/step_profile.py [--scale 0.05] [--days 3] [--sites] [--backfill] [--conf KEY=VALUE ...]
 
 The local Spark settings come from the environment as for any run (LAKEHOUSE_SPARK_TUNING, ...).
 """
@@ -22,8 +22,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-FIRST_DAY = dt.date(2026, 10, 1)
 
 
 def spark_jobs(event_dir: Path) -> list[tuple[float, float, str]]:
@@ -79,9 +77,12 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--days", type=int, default=3, help="days seeded; all but the last are backfilled untimed")
     parser.add_argument("--sites", action="store_true", help="list each step's jobs by call site")
+    parser.add_argument("--backfill", action="store_true", help="profile the backfill run of the first days too")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting to try")
     args = parser.parse_args()
 
+    # The last day is yesterday: daily partitions end there.
+    first_day = dt.date.today() - dt.timedelta(days=args.days)
     tmp = Path(tempfile.mkdtemp(prefix="bench_steps_"))
     home, events = tmp / "home", tmp / "spark-events"
     events.mkdir(parents=True)
@@ -98,7 +99,7 @@ def main() -> None:
     from mssql_lakehouse_demo import seed
 
     if args.days > 1:
-        seed(home / "demo_erp", FIRST_DAY, args.days - 1, args.scale)
+        seed(home / "demo_erp", first_day, args.days - 1, args.scale)
     settings = LakehouseSettings.from_env()
     began = time.perf_counter()
     event_log = {
@@ -115,10 +116,11 @@ def main() -> None:
     job = build_defs(settings, slices=("sales", "run_alerts")).resolve_job_def("sales_nightly")
 
     def day(n: int) -> str:
-        return (FIRST_DAY + dt.timedelta(days=n - 1)).isoformat()
+        return (first_day + dt.timedelta(days=n - 1)).isoformat()
 
+    backfill = None
     if args.days > 1:
-        run_partitions(job, instance, day(1), day(args.days - 1), "warm-up backfill")
+        backfill = run_partitions(job, instance, day(1), day(args.days - 1), "warm-up backfill")
     seed(home / "demo_erp", dt.date.fromisoformat(day(args.days)), 1, args.scale)
     label = f"nightly, {day(args.days)} (scale {args.scale})"
     result, seconds = run_partitions(job, instance, day(args.days), None, label)
@@ -126,7 +128,12 @@ def main() -> None:
     from pyspark.sql import SparkSession
 
     SparkSession.getActiveSession().stop()
-    profile(label, seconds, step_intervals(instance, result.run_id), spark_jobs(events), args.sites)
+    jobs = spark_jobs(events)
+    if args.backfill and backfill:
+        backfill_result, backfill_seconds = backfill
+        backfill_label = f"backfill, {day(1)} to {day(args.days - 1)} in one run (scale {args.scale})"
+        profile(backfill_label, backfill_seconds, step_intervals(instance, backfill_result.run_id), jobs, args.sites)
+    profile(label, seconds, step_intervals(instance, result.run_id), jobs, args.sites)
 
 
 if __name__ == "__main__":
