@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 
 import duckdb
 import pytest
 from pyspark.sql import functions as F
 
+from mssql_lakehouse.lib.io.compilation import COMPILE_ABOVE_ROWS
 from mssql_lakehouse.lib.sources import MssqlSource, TableSource, UnsupportedTypeError
 from mssql_lakehouse.settings import LakehouseSettings
 
@@ -54,9 +56,20 @@ def showcase(tmp_path):
     return path
 
 
-def test_type_mapping_lands_exact_values(spark, showcase):
+@pytest.fixture(params=["interpreted", "compiled"])
+def counted_rows(request) -> int:
+    """The row count the source is said to have counted: a large extraction runs with compiled
+    expressions (the local default tuning interprets them), and must land the same values."""
+    return COMPILE_ABOVE_ROWS + 1 if request.param == "compiled" else 3
+
+
+def test_type_mapping_lands_exact_values(spark, showcase, counted_rows):
     source = MssqlSource.demo(showcase, LakehouseSettings())
-    df = source.extract(spark, TableSource("dbo", "TypeShowcase")).df
+    extraction = source.extract(spark, TableSource("dbo", "TypeShowcase"))
+    counted = replace(extraction, source_figures=replace(extraction.source_figures, row_count=counted_rows))
+    with counted.compiled_if_large(spark) as compiled:
+        assert compiled is (counted_rows > COMPILE_ABOVE_ROWS)
+        df = extraction.df.localCheckpoint()  # as a bronze asset lands it, inside the block
     types = dict(df.dtypes)
     assert types == {
         "id": "int",

@@ -317,8 +317,9 @@ def customer_snapshot(context: dg.AssetExecutionContext):
         )
     ingested_at = F.lit(dt.datetime.now(dt.UTC)).cast("timestamp")
     pairs = snapshot_pairs(extraction.df, snapshot_lsn, snapshot_time, source=erp.database)
-    events = events_from_pairs(pairs, settings.feed, ingested_at).drop(DECODE_ERROR).localCheckpoint()
-    landed = frame_figures(events, list(extraction.source_figures.sums))
+    with extraction.compiled_if_large(spark):
+        events = events_from_pairs(pairs, settings.feed, ingested_at).drop(DECODE_ERROR).localCheckpoint()
+        landed = frame_figures(events, list(extraction.source_figures.sums))
     yield dg.Output(
         events,
         metadata={

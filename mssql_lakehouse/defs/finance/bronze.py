@@ -47,12 +47,13 @@ BRONZE = {
 def _land(context: dg.AssetExecutionContext, key: dg.AssetKey, extraction: Extraction, df):
     source: MssqlSource = context.resources.erp
     _, start, end = period_bounds(context)
-    # Materialise once: the write and the reconciliation see the same rows and the same extraction time.
-    landed = with_period_metadata(df, start, end, source.database).localCheckpoint()
-    figures = frame_figures(
-        landed.drop("period_start") if "period_start" in landed.columns else landed,
-        list(extraction.source_figures.sums),
-    )
+    with extraction.compiled_if_large(context.resources.spark.get_session()):
+        # Materialise once: the write and the reconciliation see the same rows and the same extraction time.
+        landed = with_period_metadata(df, start, end, source.database).localCheckpoint()
+        figures = frame_figures(
+            landed.drop("period_start") if "period_start" in landed.columns else landed,
+            list(extraction.source_figures.sums),
+        )
     statements, grant_metadata = grant_statements(context, key)
     yield dg.Output(
         landed,

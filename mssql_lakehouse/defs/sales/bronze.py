@@ -133,9 +133,10 @@ def _extract_and_check(context: dg.AssetExecutionContext, table: TableSource, *,
     spark = context.resources.spark.get_session()
     window = partition_window(context)
     extraction: Extraction = source.extract(spark, table, window=window)
-    # Materialise once: the write and the reconciliation see the same rows, and the source is read once.
-    landed = with_extraction_metadata(extraction.df, watermark, source).localCheckpoint()
-    landed_figures = frame_figures(landed, list(extraction.source_figures.sums))
+    with extraction.compiled_if_large(spark):
+        # Materialise once: the write and the reconciliation see the same rows, and the source is read once.
+        landed = with_extraction_metadata(extraction.df, watermark, source).localCheckpoint()
+        landed_figures = frame_figures(landed, list(extraction.source_figures.sums))
     yield dg.Output(
         landed,
         metadata={

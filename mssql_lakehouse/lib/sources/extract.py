@@ -48,11 +48,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from mssql_lakehouse.lib.io.compilation import compiled_if_large
 from mssql_lakehouse.lib.sources.control import ControlSession
 from mssql_lakehouse.lib.sources.dialects import Dialect
 from mssql_lakehouse.lib.sources.errors import (
@@ -164,6 +166,13 @@ class Extraction:
     @property
     def source_row_count(self) -> int:
         return self.source_figures.row_count
+
+    def compiled_if_large(self, spark: SparkSession) -> AbstractContextManager[bool]:
+        """Run the block's queries with compiled expressions if the source counted more rows than
+        interpreted expressions are fast for (``lib/io/compilation.py``). An asset lands its
+        extraction (the read, its reconciliation figures) in this block; the IO manager decides
+        for the write by the output's ``output_rows``."""
+        return compiled_if_large(spark, self.df, self.source_row_count)
 
     def metadata(self) -> dict[str, Any]:
         """Plain values for Dagster output metadata (no secrets, no SQL values)."""
