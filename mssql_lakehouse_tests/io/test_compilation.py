@@ -6,20 +6,21 @@ from decimal import Decimal
 import dagster as dg
 from deltalake import DeltaTable as IndependentDeltaReader
 
+from mssql_lakehouse.lib.io import compilation
 from mssql_lakehouse.lib.io.compilation import COMPILE_ABOVE_ROWS, FACTORY_MODE, compiled_if_large, input_bytes
 from mssql_lakehouse.lib.io.delta_tables import session_conf
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-11-01")
 
 
-def priced_lines(table: str, claimed_rows: int):
+def priced_lines(table: str, claimed_rows: int, write: dict | None = None):
     """Order lines with the expressions a silver table computes (decimal products, casts, null
     handling, a derived date), returned with output metadata claiming ``claimed_rows`` rows."""
 
     @dg.asset(
         key=["silver", table],
         partitions_def=DAILY,
-        metadata={"partition_expr": "order_date"},
+        metadata={"partition_expr": "order_date", **(write or {})},
         required_resource_keys={"spark"},
     )
     def lines(context: dg.AssetExecutionContext):
@@ -43,8 +44,8 @@ def priced_lines(table: str, claimed_rows: int):
     return lines
 
 
-def materialize(asset, resources) -> dict:
-    result = dg.materialize([asset], resources=resources, partition_key="2026-11-02")
+def materialize(asset, resources, day: str = "2026-11-02") -> dict:
+    result = dg.materialize([asset], resources=resources, partition_key=day)
     (materialization,) = result.asset_materializations_for_node(asset.op.name)
     return {k: v.value for k, v in materialization.metadata.items()}
 
@@ -68,7 +69,22 @@ def test_a_large_write_is_compiled_and_lands_what_an_interpreted_write_lands(spa
     assert spark.conf.get(FACTORY_MODE) == "NO_CODEGEN"
 
 
-def test_the_input_size_is_known_for_files_and_not_for_checkpointed_or_python_rows(spark, tmp_path):
+def test_a_merge_across_a_large_table_is_compiled_whatever_its_input(
+    spark, lakehouse_home, local_resources, monkeypatch
+):
+    merge = {"write_mode": "merge", "merge_keys": ["order_date", "line"], "merge_scope": "table"}
+    first = materialize(priced_lines("merged", 299, merge), local_resources, "2026-11-02")
+    assert first["spark_compiled_expressions"] is False  # a new table: the write reads its input only
+
+    # The MERGE matches the day's rows against the whole table, which is large from here on.
+    table = spark.read.format("delta").load(str(lakehouse_home / "tables" / "silver" / "merged"))
+    monkeypatch.setattr(compilation, "COMPILE_ABOVE_BYTES", input_bytes(table) - 1)
+    second = materialize(priced_lines("merged", 299, merge), local_resources, "2026-11-03")
+    assert second["spark_compiled_expressions"] is True
+    assert len(read_back(lakehouse_home, "merged")) == 2 * 299
+
+
+def test_the_input_size_is_known_for_files_checkpoints_and_cached_frames_not_for_python_rows(spark, tmp_path):
     path = str(tmp_path / "t")
     rows = spark.range(20_000).selectExpr("id", "date_add(DATE'2026-11-01', CAST(id % 10 AS INT)) AS d")
     rows.write.format("delta").partitionBy("d").save(path)
@@ -79,8 +95,24 @@ def test_the_input_size_is_known_for_files_and_not_for_checkpointed_or_python_ro
     assert 0 < one_day < whole  # partition pruning counts
     assert input_bytes(table.join(table.select("id"), "id")) == 2 * whole
 
-    # Spark sizes a checkpoint by the plan it came from: a join's product, not what it holds.
-    assert input_bytes(table.join(table.select("id"), "id").localCheckpoint()) is None
+    # A checkpoint is sized by what it holds, not by the plan it came from (Spark's estimate of a
+    # join is the product of its sides): the join's 20,000 rows take what the table's rows take.
+    checkpointed = input_bytes(table.localCheckpoint())
+    joined = input_bytes(table.join(table.select("id"), "id").localCheckpoint())
+    assert checkpointed is not None and joined is not None
+    assert 0.5 * checkpointed < joined < 2 * checkpointed
+    assert 0 < input_bytes(table.where("d = DATE'2026-11-02'").localCheckpoint()) < checkpointed
+    # A cached frame is sized by what its plan reads, before its first action too.
+    cached_day = table.where("d = DATE'2026-11-02'").cache()
+    cached_join = table.join(table.select("id"), "id").cache()
+    try:
+        assert input_bytes(cached_day) == one_day
+        assert input_bytes(cached_join.groupBy("d").count()) == 2 * whole
+        cached_join.count()
+        assert input_bytes(cached_join.select("id")) == 2 * whole
+    finally:
+        cached_day.unpersist()
+        cached_join.unpersist()
     assert input_bytes(spark.createDataFrame([(1, "a")], "a int, b string")) is None
 
 

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from mssql_lakehouse.defs.customer_360.checks import one_current_version_per_live_key, validity_intervals
 from mssql_lakehouse.defs.customer_360.common import CHANGES, CUSTOMERS, GROUP, HISTORY, SNAPSHOT, in_window
 from mssql_lakehouse.lib.asset_defaults import SPARK_RESOURCES
+from mssql_lakehouse.lib.io.compilation import local_checkpoint
 from mssql_lakehouse.lib.partitions import daily_partitions, partition_window
 from mssql_lakehouse.lib.pools import CUSTOMER_360_HISTORY
 from mssql_lakehouse.lib.step_cache import StepCache
@@ -89,8 +90,8 @@ def customers_history_and_customers(context: dg.AssetExecutionContext):
     if snapshots.exists(spark):
         changes = changes.unionByName(snapshots.read(spark), allowMissingColumns=True)
     events = silver_events(changes)
-    keys = touched_keys(events.where(in_window(F.col("commit_time"), window)), SILVER_KEY).localCheckpoint()
-    history = history_of(events, keys, SILVER_KEY, business_columns(changes)).localCheckpoint()
+    keys = local_checkpoint(touched_keys(events.where(in_window(F.col("commit_time"), window)), SILVER_KEY))
+    history = local_checkpoint(history_of(events, keys, SILVER_KEY, business_columns(changes)))
     yield dg.Output(history, output_name="customers_history", metadata={"keys_rewritten": keys.count()})
 
     # SCD1 comes from the history table as written, not from this run's frame: a run that died
@@ -98,8 +99,8 @@ def customers_history_and_customers(context: dg.AssetExecutionContext):
     written_history = tables.location(HISTORY).read(spark)
     customers = tables.location(CUSTOMERS)
     stale = stale_scd1_keys(customers.read(spark) if customers.exists(spark) else None, written_history, SILVER_KEY)
-    repaired = stale.join(keys, SILVER_KEY, "left_anti").localCheckpoint()
-    rewrite = keys.unionByName(repaired).localCheckpoint()
+    repaired = local_checkpoint(stale.join(keys, SILVER_KEY, "left_anti"))
+    rewrite = local_checkpoint(keys.unionByName(repaired))
     columns = [c for c in written_history.columns if c not in HISTORY_COLUMNS]
     repaired_count = repaired.count()
     if repaired_count:

@@ -16,6 +16,7 @@ from mssql_lakehouse.defs.finance.checks import (
     quarantine_count,
 )
 from mssql_lakehouse.defs.finance.common import FINANCE_MONTHLY, apply_grants, grant_statements, period_bounds
+from mssql_lakehouse.lib.io.compilation import local_checkpoint
 from mssql_lakehouse.lib.transforms.ledger import (
     accounts_from_bronze,
     entries_from_bronze,
@@ -63,8 +64,8 @@ def gl_silver(context: dg.AssetExecutionContext, bronze_entries: DataFrame, bron
     entries = entries_from_bronze(bronze_entries)
     accounts = accounts_from_bronze(bronze_accounts)
     valid, rejected = validate_entries(entries, accounts, start, end)
-    valid = valid.localCheckpoint()
-    quarantine = quarantine_records(rejected, start, record_columns=entries.columns).localCheckpoint()
+    valid = local_checkpoint(valid)
+    quarantine = local_checkpoint(quarantine_records(rejected, start, record_columns=entries.columns))
 
     for name, key, frame in (("gl_entries", SILVER_ENTRIES, valid), ("gl_quarantine", QUARANTINE, quarantine)):
         if name in context.selected_output_names:

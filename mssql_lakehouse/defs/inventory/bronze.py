@@ -25,6 +25,7 @@ from mssql_lakehouse.defs.inventory.common import INVENTORY_DAILY, REJECTED_FILE
 from mssql_lakehouse.defs.inventory.landing import LANDED_FILE_SETS, LandedFile, fingerprint, landed_files
 from mssql_lakehouse.defs.inventory.partitions import partition_day_and_region
 from mssql_lakehouse.defs.inventory.settings import InventoryConfig
+from mssql_lakehouse.lib.io.compilation import local_checkpoint
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.transforms.inventory import (
     EXPORT_CONTRACT,
@@ -78,7 +79,7 @@ def _read_export(spark: SparkSession, f: LandedFile) -> tuple[DataFrame | None, 
                 .csv(f.path)
             )
         # Read it whole now: a truncated file must fail here, not halfway through the write.
-        raw = raw.localCheckpoint()
+        raw = local_checkpoint(raw)
     except Exception as exc:
         return None, f"unreadable {f.format} file: {_first_line(exc)}"
     if CORRUPT in raw.columns:
@@ -290,7 +291,7 @@ def inventory_snapshots(context: dg.AssetExecutionContext):
     for frame in frames[1:]:
         rows = rows.unionByName(frame, allowMissingColumns=True)
     # Materialise before the write replaces the partition this may have read unchanged files from.
-    rows = rows.localCheckpoint()
+    rows = local_checkpoint(rows)
     yield dg.Output(
         rows,
         output_name="inventory_snapshots",

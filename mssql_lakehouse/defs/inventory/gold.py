@@ -17,6 +17,7 @@ from mssql_lakehouse.defs.inventory.checks import inventory_position_checks
 from mssql_lakehouse.defs.inventory.common import INVENTORY, INVENTORY_DAILY, POSITION, SNAPSHOTS
 from mssql_lakehouse.defs.inventory.partitions import partition_day_and_region
 from mssql_lakehouse.defs.sales.gold import DAILY_SKU_SALES
+from mssql_lakehouse.lib.io.compilation import local_checkpoint
 from mssql_lakehouse.lib.io.tables_resource import LakehouseTables
 from mssql_lakehouse.lib.transforms.inventory import daily_snapshot
 from mssql_lakehouse.lib.transforms.inventory import inventory_position as position_of
@@ -73,7 +74,7 @@ def inventory_position(context: dg.AssetExecutionContext, snapshots: DataFrame):
     first, last = _days(context)
     sales = _recent_sales(tables, spark, first, last)
     min_days_of_cover = context.resources.inventory_settings.min_days_of_cover
-    positions = position_of(snapshots, _skus(tables, spark, last), sales, min_days_of_cover).localCheckpoint()
+    positions = local_checkpoint(position_of(snapshots, _skus(tables, spark, last), sales, min_days_of_cover))
     yield dg.Output(positions, metadata={"demand_from_sales": sales is not None})
 
     per_day = [F.col("position_date").alias("d"), "region"]

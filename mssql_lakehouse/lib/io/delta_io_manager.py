@@ -31,8 +31,9 @@ names the table. Asset metadata chooses how it is written:
 An asset can tag its Delta commit by returning
 ``dg.Output(df, metadata={"delta_commit_metadata": {...}})``; every commit is
 tagged with the Dagster run id, asset and partition anyway. An asset that has
-counted its rows says so with ``output_rows``: a large write is run with compiled
-expressions (``compilation.py``), and Spark cannot size every source itself.
+counted its rows says so with ``output_rows``: a large write (a large input, or a MERGE
+across a large table) is run with compiled expressions (``compilation.py``), and Spark
+cannot size every source itself.
 """
 
 from __future__ import annotations
@@ -330,8 +331,11 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
         while True:
             state = location.state(spark)
             seen = state.last_commit_at if state else None
+            # A MERGE across the whole table reads all of it: a small day's merge into a large table is large.
+            table_merge = state is not None and settings.mode == "merge" and settings.merge_scope == "table"
+            reads = location.read(spark) if table_merge else None
             try:
-                with commit_metadata(spark, tags), compiled_if_large(spark, obj, rows) as compiled:
+                with commit_metadata(spark, tags), compiled_if_large(spark, obj, rows, reads) as compiled:
                     added, layout = self._write(spark, location, state, obj, settings, dimensions, metadata_in)
                 break
             except DELTA_CONFLICTS as conflict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from mssql_lakehouse.lib.io.compilation import local_checkpoint
 from mssql_lakehouse.lib.transforms.naming import to_snake_case
 
 HEADER_TABLE = "Sales.SalesOrderHeader"
@@ -138,7 +139,7 @@ def validate_lines(lines: DataFrame, products: DataFrame, orders: DataFrame) -> 
         .when(F.col("order_qty") < 0, "negative quantity")
         .when(F.col("sku").isNull(), "unknown SKU")
     )
-    checked = enriched.withColumn("_reason", reason).localCheckpoint()
+    checked = local_checkpoint(enriched.withColumn("_reason", reason))
     valid = checked.where(F.col("_reason").isNull()).drop("_reason")
     rejected = checked.where(F.col("_reason").isNotNull())
     return valid, rejected
