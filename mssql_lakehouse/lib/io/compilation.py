@@ -16,7 +16,7 @@ else above :data:`COMPILE_ABOVE_BYTES` of what its query reads (:func:`input_byt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from py4j.protocol import Py4JError
@@ -65,9 +65,10 @@ def _leaf_bytes(leaf, stored: dict[int, int]) -> int:
     elif kind == "FileSourceScanExec":  # a file read inside a cached frame's plan
         size = int(str(leaf.relation().sizeInBytes()))
     elif kind in RDD_LEAVES:
-        if leaf.rdd().id() not in stored:  # rows from Python, or a checkpoint no longer held
+        rdd = leaf.rdd().id()
+        if rdd not in stored:  # rows from Python, or a checkpoint no longer held
             raise _Unsized(kind)
-        size = stored[leaf.rdd().id()] // STORED_BYTES_PER_FILE_BYTE
+        size = stored[rdd] // STORED_BYTES_PER_FILE_BYTE
     elif kind == "InMemoryRelation":  # a cached frame, sized by what its plan reads
         size = _plan_bytes(leaf.cacheBuilder().cachedPlan(), stored)
     elif kind == "InMemoryTableScanExec":
@@ -97,9 +98,9 @@ def input_bytes(df: DataFrame) -> int | None:
         return None
 
 
-def is_large(df: DataFrame, rows: int | None, reads: DataFrame | None = None) -> bool:
+def is_large(df: DataFrame, rows: int | None, reads: Callable[[], DataFrame] | None = None) -> bool:
     """Whether ``df`` (``rows`` rows, if counted), or the other rows the block reads, are large."""
-    if reads is not None and (input_bytes(reads) or 0) > COMPILE_ABOVE_BYTES:
+    if reads is not None and (input_bytes(reads()) or 0) > COMPILE_ABOVE_BYTES:
         return True
     if rows is not None:
         return rows > COMPILE_ABOVE_ROWS
@@ -109,11 +110,12 @@ def is_large(df: DataFrame, rows: int | None, reads: DataFrame | None = None) ->
 
 @contextmanager
 def compiled_if_large(
-    spark: SparkSession, df: DataFrame, rows: int | None = None, reads: DataFrame | None = None
+    spark: SparkSession, df: DataFrame, rows: int | None = None, reads: Callable[[], DataFrame] | None = None
 ) -> Iterator[bool]:
     """Run the block's queries with compiled expressions if the session interprets them and ``df``
-    (``rows`` rows, if known) or ``reads`` (what else the block reads: a MERGE's target) is large;
-    yields whether the block's queries compile expressions (always, where the session does)."""
+    (``rows`` rows, if known) or what else the block reads (``reads()``: a MERGE's target, built
+    only if the session interprets) is large; yields whether the block's queries compile
+    expressions (always, where the session does)."""
     if spark.conf.get(FACTORY_MODE, "FALLBACK") != "NO_CODEGEN":
         yield True
         return

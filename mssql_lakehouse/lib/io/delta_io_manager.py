@@ -333,7 +333,7 @@ class SparkDataFrameDeltaHandler(DbTypeHandler[DataFrame]):
             seen = state.last_commit_at if state else None
             # A MERGE across the whole table reads all of it: a small day's merge into a large table is large.
             table_merge = state is not None and settings.mode == "merge" and settings.merge_scope == "table"
-            reads = location.read(spark) if table_merge else None
+            reads = (lambda: location.read(spark)) if table_merge else None
             try:
                 with commit_metadata(spark, tags), compiled_if_large(spark, obj, rows, reads) as compiled:
                     added, layout = self._write(spark, location, state, obj, settings, dimensions, metadata_in)
