@@ -4,7 +4,9 @@ Seeds --days - 1 demo days at --scale up to the day before yesterday and backfil
 (untimed, or profiled as well with --backfill), then seeds yesterday and runs `sales_nightly` for
 it (a day seeded ahead would give the runs before it tomorrow's changes; see sales_nightly.py).
 Spark's event log gives every job's submission time and call site; the Dagster event log gives
-each step's start and end, so each job is counted in its step.
+each step's start and end, so each job is counted in its step. The day runs in the process that
+ran the backfill, with a warm JVM: a run in a process of its own, as Dagster launches runs, also
+pays the JVM's warm-up (31 s more for a day at scale 0.2 on 2026-12-06; sales_nightly.py times that).
 
     .venv/bin/python benchmarks/step_profile.py [--scale 0.05] [--days 3] [--sites] [--backfill] [--conf KEY=VALUE ...]
 
